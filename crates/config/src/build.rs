@@ -5,15 +5,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ctibridge_domain::{Email, LoginUrl, LoginUrlKind, StarfaceLoginId};
+use ctibridge_phone::{DialingRulesError, MAX_INTERNAL_NUMBER_LEN};
 use secrecy::SecretString;
 use url::{Host, Url};
 
-use crate::error::{ConfigError, ConfigWarning};
+use crate::error::{ConfigError, ConfigWarning, Origin};
 use crate::read::{
     DIALING_KEYS, Field, INSTANCE_KEYS, LOG_KEYS, SALESFORCE_KEYS, SERVER_KEYS, STARFACE_KEYS,
     Section, excerpt,
 };
 use crate::tree::{Table, env_var_for};
+use crate::values::COUNTRY_FIX;
 use crate::{
     ApiVersion, Config, CountryCode, DialingConfig, InstanceConfig, LogConfig, LogLevel,
     SalesforceConfig, ServerConfig, StarfaceConfig, TlsConfig, UserRef,
@@ -487,20 +489,20 @@ fn dialing(root: &Section<'_>, f: &mut Findings) -> Option<DialingConfig> {
     s.check_unknown(&mut f.errors);
     let defaults = DialingConfig::default();
 
-    let country = match s.string("country", &mut f.errors) {
+    let country_field = s
+        .string("country", &mut f.errors)
+        .map(|field| trimmed(&s, "country", field, f));
+    let country = match &country_field {
         None if s.node("country").is_some() => None,
         None => Some(defaults.country),
-        Some(field) => {
-            let field = trimmed(&s, "country", field, f);
-            match CountryCode::parse(&field.value) {
-                Ok(code) => Some(code),
-                Err(e) => {
-                    f.errors
-                        .push(invalid(&s, "country", &field, e.problem, e.fix));
-                    None
-                }
+        Some(field) => match CountryCode::parse(&field.value) {
+            Ok(code) => Some(code),
+            Err(e) => {
+                f.errors
+                    .push(invalid(&s, "country", field, e.problem, e.fix));
+                None
             }
-        }
+        },
     };
 
     let outside_line_prefix = match s.string("outside_line_prefix", &mut f.errors) {
@@ -528,15 +530,19 @@ fn dialing(root: &Section<'_>, f: &mut Findings) -> Option<DialingConfig> {
     let internal_number_max_len = match s.int("internal_number_max_len", &mut f.errors) {
         None if s.node("internal_number_max_len").is_some() => None,
         None => Some(defaults.internal_number_max_len),
-        Some(field) => match u8::try_from(field.value) {
-            Ok(n @ 1..=8) => Some(n),
+        Some(field) => match usize::try_from(field.value) {
+            Ok(n) if n <= MAX_INTERNAL_NUMBER_LEN => Some(n),
             _ => {
                 f.errors.push(invalid(
                     &s,
                     "internal_number_max_len",
                     &field,
-                    format!("{} is not between 1 and 8", field.value),
-                    "write the number of digits of the longest internal extension, such as 4"
+                    format!(
+                        "{} is not between 0 and {MAX_INTERNAL_NUMBER_LEN}",
+                        field.value
+                    ),
+                    "write the number of digits of the longest internal extension, such as 4 \
+                     (0: no number is internal)"
                         .to_owned(),
                 ));
                 None
@@ -544,11 +550,35 @@ fn dialing(root: &Section<'_>, f: &mut Findings) -> Option<DialingConfig> {
         },
     };
 
-    Some(DialingConfig {
+    let dialing = DialingConfig {
         country: country?,
         outside_line_prefix: outside_line_prefix?,
         internal_number_max_len: internal_number_max_len?,
-    })
+    };
+    // The phone crate decides which countries have numbering metadata; asking it here turns a
+    // failure at start-up into a message about the key.
+    match (dialing.rules().validate(), country_field) {
+        (Ok(()), _) => Some(dialing),
+        (Err(DialingRulesError::UnknownCountry(code)), Some(field)) => {
+            f.errors.push(invalid(
+                &s,
+                "country",
+                &field,
+                format!("no telephone numbering rules are known for {code:?}"),
+                COUNTRY_FIX.to_owned(),
+            ));
+            None
+        }
+        (Err(e), _) => {
+            f.errors.push(ConfigError::Invalid {
+                key: "dialing".to_owned(),
+                origin: s.origin.cloned().unwrap_or(Origin::Default),
+                problem: e.to_string(),
+                fix: "fix the [dialing] section".to_owned(),
+            });
+            None
+        }
+    }
 }
 
 fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>> {
@@ -841,7 +871,7 @@ fn salesforce(instance: &Section<'_>, f: &mut Findings) -> Option<SalesforceConf
                         &s,
                         "api_version",
                         &field,
-                        problem,
+                        problem.to_string(),
                         format!(
                             "write a Salesforce REST API version such as \"{}\"",
                             ApiVersion::default()

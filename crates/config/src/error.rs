@@ -19,6 +19,8 @@ pub enum Origin {
         /// The variable's name, e.g. `CTIBRIDGE__SERVER__LISTEN`.
         var: String,
     },
+    /// Nobody set it: a built-in default.
+    Default,
 }
 
 impl fmt::Display for Origin {
@@ -26,6 +28,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
             Origin::Env { var } => write!(f, "environment variable {var}"),
+            Origin::Default => f.write_str("default"),
         }
     }
 }

@@ -33,12 +33,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ctibridge_domain::{Email, LoginUrl, StarfaceLoginId};
+use ctibridge_phone::DialingRules;
 use secrecy::SecretString;
 use url::Url;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use level::{LogLevel, ParseLogLevelError};
-pub use values::{ApiVersion, CountryCode, UserRef};
+pub use values::{ApiVersion, ApiVersionError, CountryCode, CountryCodeError, UserRef};
 
 /// The validated configuration of a connector.
 #[derive(Debug, Clone)]
@@ -102,8 +103,20 @@ pub struct DialingConfig {
     pub country: CountryCode,
     /// `outside_line_prefix`: digits dialled for an outside line, possibly empty (default `"0"`).
     pub outside_line_prefix: String,
-    /// `internal_number_max_len`: numbers this short or shorter are extensions (default 4).
-    pub internal_number_max_len: u8,
+    /// `internal_number_max_len`: numbers this short or shorter are extensions (default 4;
+    /// 0: none are).
+    pub internal_number_max_len: usize,
+}
+
+impl DialingConfig {
+    /// The rules in the form the phone-number normaliser takes.
+    pub fn rules(&self) -> DialingRules {
+        DialingRules {
+            country: self.country.as_str().to_owned(),
+            outside_line_prefix: self.outside_line_prefix.clone(),
+            internal_number_max_len: self.internal_number_max_len,
+        }
+    }
 }
 
 impl Default for DialingConfig {

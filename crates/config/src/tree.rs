@@ -400,7 +400,7 @@ fn set_path(
 fn var_name(origin: &Origin) -> String {
     match origin {
         Origin::Env { var } => var.clone(),
-        Origin::File { .. } => String::new(),
+        Origin::File { .. } | Origin::Default => String::new(),
     }
 }
 

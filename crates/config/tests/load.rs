@@ -83,7 +83,7 @@ fn keys(errors: &[ConfigError]) -> Vec<String> {
 fn line_of(origin: &Origin) -> usize {
     match origin {
         Origin::File { line, .. } => *line,
-        Origin::Env { var } => panic!("expected a file origin, got {var}"),
+        other => panic!("expected a file origin, got {other}"),
     }
 }
 
@@ -466,6 +466,37 @@ client_secret = "s"
     assert!(dup.contains("already the name of instance[0]"), "{dup}");
     let generic = errs[12].to_string();
     assert!(generic.contains("My Domain"), "{generic}");
+}
+
+#[test]
+fn country_without_numbering_rules_is_named() {
+    let text = format!("{MINIMAL}\n[dialing]\ncountry = \"zz\"\ninternal_number_max_len = 0\n");
+    let errs = errors(&text, &[]);
+    assert_eq!(keys(&errs), vec!["dialing.country"]);
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("no telephone numbering rules are known for \"ZZ\""),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn dialing_rules_reach_the_phone_crate_unchanged() {
+    let text = format!(
+        "{MINIMAL}\n[dialing]\ncountry = \"at\"\noutside_line_prefix = \"\"\ninternal_number_max_len = 3\n"
+    );
+    let rules = load(&text, &[]).unwrap().config.dialing.rules();
+    assert_eq!(
+        rules,
+        ctibridge_phone::DialingRules {
+            country: "AT".to_owned(),
+            outside_line_prefix: String::new(),
+            internal_number_max_len: 3,
+        }
+    );
+    assert_eq!(rules.validate(), Ok(()));
 }
 
 #[test]
