@@ -1,1 +1,4 @@
-//! Placeholder: filled in by the foundation work.
+//! STARFACE PBX access: the XML-RPC codec and authentication formulas of the UCI and REST APIs.
+
+pub mod auth;
+pub mod xmlrpc;
