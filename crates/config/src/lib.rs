@@ -217,10 +217,10 @@ impl Config {
 
     /// The configuration `ctibridge demo` runs with: the shared demo data of both emulators.
     ///
-    /// `listen` is the connector's bound address (not port 0); `public_url` is derived from it,
-    /// with an unspecified address replaced by loopback.
+    /// `public_url` is derived from `listen`, with an unspecified address replaced by loopback;
+    /// with port 0 it says port 0 too, so pass the address after binding if the URL matters.
     pub fn demo(
-        data_dir: &Path,
+        data_dir: impl Into<PathBuf>,
         listen: SocketAddr,
         starface_url: Url,
         salesforce_url: LoginUrl,
@@ -238,7 +238,7 @@ impl Config {
             server: ServerConfig {
                 listen,
                 public_url,
-                data_dir: data_dir.to_owned(),
+                data_dir: data_dir.into(),
                 tls: None,
             },
             log: LogConfig::default(),
