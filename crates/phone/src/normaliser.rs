@@ -1,0 +1,496 @@
+//! Turning what the PBX reports and what people type into E.164, behind a small trait.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use ctibridge_domain::E164;
+use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, PhoneNumberUtil, Region};
+
+use crate::rules::{DialingRules, DialingRulesError};
+
+/// libphonenumber refuses longer input too; checking first keeps junk cheap.
+const MAX_INPUT_LEN: usize = 250;
+
+/// How much of an unreadable input [`Number::Invalid`] keeps.
+const INVALID_EXCERPT_CHARS: usize = 64;
+
+/// Values that mean "no number here": caller-id suppression words from PBXs and the
+/// placeholders people type into CRM fields. Compared lowercase, trailing dots removed.
+const NO_NUMBER_WORDS: &[&str] = &[
+    "anonymous",
+    "anonym",
+    "unknown",
+    "unbekannt",
+    "private",
+    "privat",
+    "restricted",
+    "withheld",
+    "unavailable",
+    "suppressed",
+    "unterdrückt",
+    "none",
+    "keine",
+    "null",
+    "n/a",
+    "n.a",
+    "na",
+    "k.a",
+    "tbd",
+];
+
+/// Extension labels German speakers write; rewritten to `ext` because libphonenumber only
+/// knows `ext`, `x`, `#` and a few non-German ones.
+const GERMAN_EXTENSION_LABELS: &[&str] =
+    &["durchwahl", "nebenstelle", "apparat", "app", "dw", "nst"];
+
+/// Letter runs that may sit between the digits of a number: extension labels.
+const EXTENSION_WORDS: &[&str] = &["x", "ext", "extn", "extension"];
+
+/// The numbering metadata, loaded once per process (it takes several milliseconds).
+pub(crate) fn util() -> Option<&'static PhoneNumberUtil> {
+    static UTIL: OnceLock<Option<PhoneNumberUtil>> = OnceLock::new();
+    UTIL.get_or_init(|| PhoneNumberUtil::new().ok()).as_ref()
+}
+
+/// Where a number string comes from; the rules differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberContext {
+    /// Reported by the PBX in a call event: may carry the outside-line prefix.
+    FromPbx,
+    /// Typed by a person into a Salesforce field: any format, notes, extensions.
+    Stored,
+}
+
+/// What a number string turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Number {
+    /// A valid external number.
+    External {
+        /// The number in E.164 form.
+        e164: E164,
+        /// An extension written after it (`x12`, `ext. 12`, `Durchwahl 12`), digits only.
+        extension: Option<String>,
+    },
+    /// An internal extension of the PBX (digits only); never looked up in Salesforce.
+    Internal(String),
+    /// No number: empty, suppressed caller id, or a placeholder such as `n/a`.
+    Suppressed,
+    /// Something that is not a valid number; holds the trimmed input (cut to 64 characters).
+    Invalid(String),
+}
+
+impl Number {
+    /// The E.164 number if this is an external number.
+    pub fn e164(&self) -> Option<E164> {
+        match self {
+            Self::External { e164, .. } => Some(*e164),
+            _ => None,
+        }
+    }
+}
+
+/// Classifies number strings; the server holds one behind `Arc<dyn Normaliser>`.
+pub trait Normaliser: Send + Sync {
+    /// Classifies `raw`, read as coming from `ctx`. Never fails: unreadable input is
+    /// [`Number::Invalid`].
+    fn classify(&self, raw: &str, ctx: NumberContext) -> Number;
+}
+
+/// The [`Normaliser`] built on libphonenumber's metadata (crate `rlibphonenumber`).
+pub struct LibPhoneNormaliser {
+    rules: DialingRules,
+    region: Region,
+    util: &'static PhoneNumberUtil,
+    /// The default region's national (trunk) prefix, when a national number written without
+    /// it should be tried as a North American number first; `None` for NANP regions.
+    nanp_fallback_prefix: Option<String>,
+}
+
+impl LibPhoneNormaliser {
+    /// Validates the rules and prepares the normaliser (the metadata loads once per process).
+    pub fn new(rules: DialingRules) -> Result<Self, DialingRulesError> {
+        rules.validate()?;
+        let region = rules.region()?;
+        let util = util().ok_or(DialingRulesError::Metadata)?;
+        let nanp_fallback_prefix = if util.is_nanpa_country(region) {
+            None
+        } else {
+            trunk_prefix(util, region)
+        };
+        Ok(Self {
+            rules,
+            region,
+            util,
+            nanp_fallback_prefix,
+        })
+    }
+
+    /// The rules this normaliser applies.
+    pub fn rules(&self) -> &DialingRules {
+        &self.rules
+    }
+
+    fn is_internal(&self, s: &str) -> bool {
+        let prefix = self.rules.outside_line_prefix.as_str();
+        !s.is_empty()
+            && s.len() <= self.rules.internal_number_max_len
+            && s.bytes().all(|b| b.is_ascii_digit())
+            // Dialling the outside-line prefix seizes a line, so no extension can start with it.
+            && (prefix.is_empty() || !s.starts_with(prefix))
+    }
+
+    fn parse_valid(&self, s: &str, region: Region) -> Option<PhoneNumber> {
+        let n = self.util.parse(s, Some(region)).ok()?;
+        self.util.is_valid_number(&n).then_some(n)
+    }
+
+    /// The number as written if that is valid; otherwise without the outside-line prefix, if
+    /// that is valid. See the crate docs for why in this order.
+    fn reported_by_pbx(&self, s: &str) -> Option<PhoneNumber> {
+        self.parse_valid(s, self.region).or_else(|| {
+            let prefix = self.rules.outside_line_prefix.as_str();
+            if prefix.is_empty() {
+                return None;
+            }
+            self.parse_valid(s.strip_prefix(prefix)?, self.region)
+        })
+    }
+
+    /// A typed number; national numbers that lack the trunk prefix are tried as NANP first.
+    fn typed_by_person(&self, s: &str) -> Option<PhoneNumber> {
+        if let Some(trunk) = &self.nanp_fallback_prefix
+            && national_without_prefix(s, trunk)
+            && let Some(n) = self.parse_valid(s, Region::US)
+        {
+            return Some(n);
+        }
+        self.parse_valid(s, self.region)
+    }
+}
+
+impl std::fmt::Debug for LibPhoneNormaliser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibPhoneNormaliser")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The national (trunk) prefix of `region`, such as `0` for Germany, if it has one.
+///
+/// rlibphonenumber does not expose it, so it is read off the region's example number: the
+/// digits its national format has in front of the national significant number.
+fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
+    let example = util.get_example_number(region).ok()?;
+    let national = util.normalize_digits_only(util.format(&example, PhoneNumberFormat::National));
+    let nsn = example.get_national_significant_number();
+    national
+        .strip_suffix(nsn.as_str())
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+}
+
+impl Normaliser for LibPhoneNormaliser {
+    fn classify(&self, raw: &str, ctx: NumberContext) -> Number {
+        let s = raw.trim();
+        let invalid = || Number::Invalid(s.chars().take(INVALID_EXCERPT_CHARS).collect());
+        if s.len() > MAX_INPUT_LEN {
+            return invalid();
+        }
+        if is_no_number(s) {
+            return Number::Suppressed;
+        }
+        if self.is_internal(s) {
+            return Number::Internal(s.to_owned());
+        }
+        let Some(prepared) = prepare(s) else {
+            return invalid();
+        };
+        let parsed = match ctx {
+            NumberContext::FromPbx => self.reported_by_pbx(&prepared),
+            NumberContext::Stored => self.typed_by_person(&prepared),
+        };
+        parsed
+            .and_then(|n| {
+                let e164 = E164::parse(&self.util.format(&n, PhoneNumberFormat::E164)).ok()?;
+                Some(Number::External {
+                    e164,
+                    extension: n.extension.filter(|e| !e.is_empty()),
+                })
+            })
+            .unwrap_or_else(invalid)
+    }
+}
+
+/// Empty, only punctuation, or a placeholder word.
+fn is_no_number(s: &str) -> bool {
+    if !s.chars().any(char::is_alphanumeric) {
+        return true;
+    }
+    let word = s.trim_end_matches('.').to_lowercase();
+    NO_NUMBER_WORDS.contains(&word.as_str())
+}
+
+/// A national-format number (no `+`, no IDD) that does not start with the trunk prefix: a
+/// well-formed national number of a country with a trunk prefix always does, so such a number
+/// (`(415) 555-1212` in a German org) is most likely North American.
+fn national_without_prefix(s: &str, trunk: &str) -> bool {
+    match s.find(|c: char| c == '+' || c.is_ascii_digit()) {
+        Some(i) if s[i..].starts_with('+') => false,
+        Some(i) => !s[i..].starts_with(trunk),
+        None => false,
+    }
+}
+
+/// Makes free text safe for libphonenumber, or rejects it.
+///
+/// libphonenumber reads letters as vanity digits, so `030 1234567 (privat)` would become a
+/// "valid" but wrong number. Text after the last digit is dropped (notes), unless it is an
+/// uppercase vanity word glued to the digits (`1-800-FLOWERS`); letters between the digits must
+/// be extension labels, otherwise the input is rejected (`030 123 oder 0171 456`).
+fn prepare(s: &str) -> Option<Cow<'_, str>> {
+    let text = rewrite_german_extension_labels(s);
+    let (last_digit, c) = text.char_indices().rfind(|(_, c)| c.is_numeric())?;
+    let digits_end = last_digit + c.len_utf8();
+    let first = text.find(|c: char| c == '+' || c.is_numeric())?;
+    let middle_ok = text[first..digits_end]
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|run| !run.is_empty())
+        .all(|run| EXTENSION_WORDS.contains(&run.to_lowercase().as_str()));
+    if !middle_ok {
+        return None;
+    }
+    let tail = &text[digits_end..];
+    let keep_tail = !tail.chars().any(char::is_alphabetic) || is_vanity_tail(tail);
+    Some(match (keep_tail, text) {
+        (true, text) => text,
+        (false, Cow::Borrowed(b)) => Cow::Borrowed(&b[..digits_end]),
+        (false, Cow::Owned(mut o)) => {
+            o.truncate(digits_end);
+            Cow::Owned(o)
+        }
+    })
+}
+
+fn is_vanity_tail(tail: &str) -> bool {
+    let word = tail.strip_prefix('-').unwrap_or(tail);
+    word.len() >= 2 && word.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Rewrites the first German extension label (as a whole word) to `ext`.
+fn rewrite_german_extension_labels(s: &str) -> Cow<'_, str> {
+    // ASCII lowercasing keeps byte offsets, so positions found in `lower` index `s`.
+    let lower = s.to_ascii_lowercase();
+    for label in GERMAN_EXTENSION_LABELS {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(label) {
+            let at = from + pos;
+            let end = at + label.len();
+            let before = lower[..at].chars().next_back();
+            let after = lower[end..].chars().next();
+            if !before.is_some_and(char::is_alphabetic) && !after.is_some_and(char::is_alphabetic) {
+                return Cow::Owned(format!("{} ext{}", &s[..at], &s[end..]));
+            }
+            from = end;
+        }
+    }
+    Cow::Borrowed(s)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    fn de() -> LibPhoneNormaliser {
+        LibPhoneNormaliser::new(DialingRules::default()).unwrap()
+    }
+
+    fn ext(e164: &str, extension: Option<&str>) -> Number {
+        Number::External {
+            e164: E164::parse(e164).unwrap(),
+            extension: extension.map(String::from),
+        }
+    }
+
+    #[test]
+    fn trunk_zero_inside_an_international_number_is_dropped() {
+        let n = de();
+        assert_eq!(
+            n.classify("+43 (0)316 642105", NumberContext::Stored),
+            ext("+43316642105", None)
+        );
+        assert_eq!(
+            n.classify("+49 (0)30 123456-7", NumberContext::Stored),
+            ext("+49301234567", None)
+        );
+    }
+
+    #[test]
+    fn pbx_numbers_with_the_outside_line_prefix_lose_it_only_when_needed() {
+        let n = de();
+        let pbx = |s| n.classify(s, NumberContext::FromPbx);
+        assert_eq!(pbx("0030123456"), ext("+4930123456", None));
+        assert_eq!(pbx("004930123456"), ext("+4930123456", None));
+        assert_eq!(pbx("0004930123456"), ext("+4930123456", None));
+        assert_eq!(pbx("030123456"), ext("+4930123456", None));
+        assert_eq!(pbx("+4930123456"), ext("+4930123456", None));
+        assert_eq!(pbx("001711234567"), ext("+491711234567", None));
+    }
+
+    #[test]
+    fn short_digit_strings_are_internal_unless_they_start_with_the_outside_line_prefix() {
+        let n = de();
+        assert_eq!(
+            n.classify("201", NumberContext::FromPbx),
+            Number::Internal("201".into())
+        );
+        assert_eq!(
+            n.classify(" 6001 ", NumberContext::Stored),
+            Number::Internal("6001".into())
+        );
+        assert!(matches!(
+            n.classify("0201", NumberContext::FromPbx),
+            Number::Invalid(_)
+        ));
+        assert!(matches!(
+            n.classify("20111", NumberContext::FromPbx),
+            Number::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn placeholders_and_suppressed_caller_ids_are_suppressed() {
+        let n = de();
+        for s in [
+            "",
+            "  ",
+            "n/a",
+            "N/A",
+            "anonymous",
+            "Unbekannt",
+            "-",
+            "--",
+            "n.a.",
+            "/",
+            "keine",
+        ] {
+            assert_eq!(
+                n.classify(s, NumberContext::Stored),
+                Number::Suppressed,
+                "{s:?}"
+            );
+            assert_eq!(
+                n.classify(s, NumberContext::FromPbx),
+                Number::Suppressed,
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn notes_after_a_number_are_not_read_as_vanity_letters() {
+        let n = de();
+        for s in [
+            "030 1234567 (privat)",
+            "030 1234567 Zentrale",
+            "+49 30 1234567 (mobil)",
+        ] {
+            assert_eq!(
+                n.classify(s, NumberContext::Stored),
+                ext("+49301234567", None),
+                "{s}"
+            );
+        }
+        assert!(matches!(
+            n.classify("030 1234567 oder 0171 1234567", NumberContext::Stored),
+            Number::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn extensions_are_split_off_in_english_and_german() {
+        let n = de();
+        let stored = |s| n.classify(s, NumberContext::Stored);
+        assert_eq!(
+            stored("+49 30 1234567 x12"),
+            ext("+49301234567", Some("12"))
+        );
+        assert_eq!(
+            stored("+49 30 1234567 ext. 12"),
+            ext("+49301234567", Some("12"))
+        );
+        assert_eq!(
+            stored("+49 30 1234567 Durchwahl 12"),
+            ext("+49301234567", Some("12"))
+        );
+        assert_eq!(
+            stored("030 1234567 DW: 12"),
+            ext("+49301234567", Some("12"))
+        );
+        assert_eq!(
+            stored("030 1234567 App. 12"),
+            ext("+49301234567", Some("12"))
+        );
+    }
+
+    #[test]
+    fn north_american_numbers_without_country_code_are_recognised_in_a_german_org() {
+        let n = de();
+        let stored = |s| n.classify(s, NumberContext::Stored);
+        assert_eq!(
+            stored("(415) 555-1212 x12"),
+            ext("+14155551212", Some("12"))
+        );
+        assert_eq!(stored("1-800-FLOWERS"), ext("+18003569377", None));
+        // A German number written with its trunk prefix is never tried as NANP.
+        assert_eq!(stored("0415 5551212"), ext("+494155551212", None));
+        // Country code without plus: not valid in NANP, so German rules read it.
+        assert_eq!(stored("49 30 1234567"), ext("+49301234567", None));
+    }
+
+    #[test]
+    fn trunk_prefix_is_read_from_the_metadata() {
+        let u = util().unwrap();
+        assert_eq!(trunk_prefix(u, Region::DE).as_deref(), Some("0"));
+        assert_eq!(trunk_prefix(u, Region::AT).as_deref(), Some("0"));
+        assert_eq!(trunk_prefix(u, Region::CH).as_deref(), Some("0"));
+        assert_eq!(trunk_prefix(u, Region::IT), None);
+    }
+
+    #[test]
+    fn junk_is_invalid_and_keeps_a_short_excerpt() {
+        let n = de();
+        assert_eq!(
+            n.classify("call me", NumberContext::Stored),
+            Number::Invalid("call me".into())
+        );
+        let huge = "1".repeat(10_000);
+        let Number::Invalid(kept) = n.classify(&huge, NumberContext::Stored) else {
+            panic!("huge input accepted");
+        };
+        assert_eq!(kept.len(), INVALID_EXCERPT_CHARS);
+        assert!(matches!(
+            n.classify("+49 30", NumberContext::Stored),
+            Number::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn a_us_pbx_with_outside_line_prefix_nine() {
+        let n = LibPhoneNormaliser::new(DialingRules {
+            country: "US".into(),
+            outside_line_prefix: "9".into(),
+            internal_number_max_len: 4,
+        })
+        .unwrap();
+        let pbx = |s| n.classify(s, NumberContext::FromPbx);
+        assert_eq!(pbx("914155551212"), ext("+14155551212", None));
+        assert_eq!(pbx("94155551212"), ext("+14155551212", None));
+        assert_eq!(pbx("9011493012345"), ext("+493012345", None));
+        assert_eq!(pbx("4155551212"), ext("+14155551212", None));
+        assert_eq!(pbx("1234"), Number::Internal("1234".into()));
+    }
+}
