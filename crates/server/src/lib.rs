@@ -1,1 +1,191 @@
-//! Placeholder: filled in by the foundation work.
+//! The ctibridge service: the HTTP surface (status now; panel, admin UI and UCI callback as
+//! they land) and the workers that keep it connected to the PBX and to each Salesforce org.
+
+pub mod http;
+pub mod instance;
+pub mod logging;
+pub mod pbx;
+pub mod state;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ctibridge_config::Config;
+use ctibridge_phone::{LibPhoneNormaliser, Normaliser};
+use ctibridge_store::SqliteStore;
+use tokio::task::JoinSet;
+use tracing::info;
+
+use crate::logging::LogControl;
+use crate::state::AppState;
+use crate::status::{InstanceStatus, StarfaceStatus};
+
+/// How often the PBX's users and groups are read again.
+const DIRECTORY_REFRESH: Duration = Duration::from_secs(5 * 60);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the data directory: {0}")]
+    Store(#[from] ctibridge_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A started service: its address, its state, and the handle that stops it.
+pub struct Running {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    tasks: JoinSet<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// Where the HTTP server listens (the real port when the configuration said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests read the status from it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops the HTTP server and every worker.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(());
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Opens the store, binds the listener and starts every worker; returns at once.
+pub async fn start(config: Config, log: Option<LogControl>) -> Result<Running, StartError> {
+    let store = SqliteStore::open(&config.server.data_dir).await?;
+    let normaliser: Arc<dyn Normaliser> = Arc::new(
+        LibPhoneNormaliser::new(config.dialing.rules())
+            .map_err(|e| StartError::Setup(format!("dialing rules: {e}")))?,
+    );
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.server.listen,
+        source,
+    })?;
+
+    let state = AppState::new(config, store, log);
+    state.update_status(|s| {
+        s.starface = StarfaceStatus {
+            url: state.config.starface.url.to_string(),
+            admin_login: state.config.starface.admin_login.to_string(),
+            ..Default::default()
+        };
+        s.instances = state
+            .config
+            .instances
+            .iter()
+            .map(|i| InstanceStatus {
+                name: i.name.clone(),
+                description: i.description.clone(),
+                login_url: i.salesforce.login_url.to_string(),
+                ..Default::default()
+            })
+            .collect();
+    });
+
+    let mut tasks = JoinSet::new();
+    let (dir_tx, dir_rx) = tokio::sync::watch::channel(None);
+    let rest = ctibridge_starface::rest::RestClient::new(
+        &state.config.starface.url,
+        state.config.starface.admin_login.to_string(),
+        state.config.starface.admin_password.clone(),
+    )
+    .map_err(|e| StartError::Setup(e.to_string()))?;
+    tasks.spawn(pbx::run(state.clone(), rest, dir_tx, DIRECTORY_REFRESH));
+
+    for inst in state.config.instances.clone() {
+        let creds = ctibridge_salesforce::Credentials {
+            login_url: inst.salesforce.login_url.clone(),
+            client_id: inst.salesforce.client_id.clone(),
+            client_secret: inst.salesforce.client_secret.clone(),
+        };
+        let client = ctibridge_salesforce::SalesforceClient::builder(creds)
+            .api_version(ctibridge_salesforce::ApiVersion::new(
+                inst.salesforce.api_version.major(),
+            ))
+            .build()
+            .map_err(|e| StartError::Setup(format!("instance {:?}: {e}", inst.name)))?;
+        tasks.spawn(instance::run(
+            state.clone(),
+            inst,
+            client,
+            normaliser.clone(),
+            dir_rx.clone(),
+        ));
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = http::router(state.clone());
+    tasks.spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    info!(%addr, "ctibridge listening");
+    Ok(Running {
+        addr,
+        state,
+        tasks,
+        stop,
+    })
+}
+
+/// Runs the service until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    log: Option<LogControl>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let running = start(config, log).await?;
+    shutdown.await;
+    info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

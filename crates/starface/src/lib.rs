@@ -1,4 +1,5 @@
 //! STARFACE PBX access: the XML-RPC codec and authentication formulas of the UCI and REST APIs.
 
 pub mod auth;
+pub mod rest;
 pub mod xmlrpc;
