@@ -1,1 +1,183 @@
-fn main() {}
+//! The `ctibridge` command line. Thin: parses arguments and hands over to the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+mod demo;
+
+/// ctibridge: STARFACE <-> Salesforce Lightning telephony connector.
+#[derive(Debug, Parser)]
+#[command(name = "ctibridge", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the connector with a configuration file.
+    Serve {
+        /// Path of the TOML configuration file.
+        #[arg(long, short, env = "CTIBRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Start both emulators and a connector wired to them on loopback; prints the URLs.
+    Demo(demo::DemoArgs),
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run an emulator of one of the external systems (for tests and trials).
+    Emulate {
+        #[command(subcommand)]
+        system: EmulateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example configuration file.
+    Example,
+    /// Load and validate a configuration file; prints warnings and errors.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmulateCommand {
+    /// An emulated Salesforce org (REST, OAuth, SOSL, Open CTI stand-in).
+    Salesforce(SalesforceEmulatorArgs),
+    /// An emulated STARFACE PBX (REST and UCI XML-RPC with call events).
+    Starface(StarfaceEmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+struct SalesforceEmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long)]
+    contacts: Option<usize>,
+    #[arg(long)]
+    leads: Option<usize>,
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// Serve HTTPS with a self-signed certificate (its CA file path is printed).
+    #[arg(long)]
+    tls: bool,
+    /// Seconds before a new or changed record is found by SOSL.
+    #[arg(long)]
+    search_lag_secs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct StarfaceEmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let loaded = load_config(&config)?;
+            let cfg = loaded.config;
+            let (log, _guard) =
+                ctibridge_server::logging::init(&cfg.server.data_dir, cfg.log.level)
+                    .context("cannot set up logging")?;
+            for w in &loaded.warnings {
+                tracing::warn!("configuration: {w}");
+            }
+            ctibridge_server::serve(cfg, Some(log), ctibridge_server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Config { command } => match command {
+            ConfigCommand::Example => {
+                print!("{}", ctibridge_config::example());
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigCommand::Check { config } => {
+                load_config(&config)?;
+                println!("{}: ok", config.display());
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Emulate { system } => {
+            match system {
+                EmulateCommand::Salesforce(a) => {
+                    let mut opts = ctibridge_emulator_salesforce::Options {
+                        seed: a.seed,
+                        tls: a.tls,
+                        ..Default::default()
+                    };
+                    if let Some(n) = a.contacts {
+                        opts.contacts = n;
+                    }
+                    if let Some(n) = a.leads {
+                        opts.leads = n;
+                    }
+                    if let Some(n) = a.accounts {
+                        opts.accounts = n;
+                    }
+                    if let Some(s) = a.search_lag_secs {
+                        opts.search_lag = std::time::Duration::from_secs(s);
+                    }
+                    ctibridge_emulator_salesforce::run_cli(a.listen, opts).await?;
+                }
+                EmulateCommand::Starface(a) => {
+                    let opts = ctibridge_emulator_starface::Options {
+                        seed: a.seed,
+                        ..Default::default()
+                    };
+                    ctibridge_emulator_starface::run_cli(a.listen, opts).await?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads and validates the configuration, printing warnings (fixes we applied) to stderr.
+fn load_config(path: &std::path::Path) -> anyhow::Result<ctibridge_config::Loaded> {
+    let loaded = ctibridge_config::Config::load_from_process_env(Some(path))
+        .map_err(|e| anyhow::anyhow!("{}: invalid configuration:\n{e}", path.display()))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded)
+}
