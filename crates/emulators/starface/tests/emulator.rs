@@ -150,20 +150,23 @@ fn states(events: &[(String, Struct)]) -> Vec<String> {
 #[tokio::test]
 async fn session_without_keep_alive_expires_and_keep_alive_then_answers_false() {
     let pbx = start(Options {
-        session_ttl: Duration::from_millis(300),
+        session_ttl: Duration::from_millis(800),
         ..fast()
     })
     .await;
     let uci = Uci::new(&pbx, "1001", "ben-pass", None);
     uci.login_and_subscribe().await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         uci.keep_alive().await,
         "a keepAlive within the TTL keeps the session"
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(uci.keep_alive().await);
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        uci.keep_alive().await,
+        "1 s after login, but only 0.5 s after the last keepAlive"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(
         !uci.keep_alive().await,
         "no request for longer than the TTL ends the session"
@@ -602,7 +605,7 @@ async fn admin_contacts_are_shared_and_user_contacts_stay_private() {
 async fn nonce_and_token_expire() {
     let pbx = start(Options {
         nonce_ttl: Duration::from_millis(100),
-        token_ttl: Duration::from_millis(300),
+        token_ttl: Duration::from_millis(1000),
         ..fast()
     })
     .await;
@@ -629,7 +632,7 @@ async fn nonce_and_token_expire() {
 
     let rest = Rest::login(&pbx, "1001", "ben-pass").await;
     assert_eq!(rest.get("users/me").await.0, 200);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(rest.get("users/me").await.0, 401);
     pbx.shutdown().await;
 }
