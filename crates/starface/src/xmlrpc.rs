@@ -1069,6 +1069,8 @@ impl<'a> Parser<'a> {
     fn structure(&mut self) -> Result<Value, XmlRpcError> {
         self.enter()?;
         let mut s = Struct::new();
+        // Name -> position, so that a hostile struct with many members stays linear.
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         loop {
             match self.next_structural()? {
                 Node::Start(n) if n == "member" => {
@@ -1082,7 +1084,13 @@ impl<'a> Parser<'a> {
                     let value = self.value_after_start()?;
                     self.expect_end("member")?;
                     self.path.pop();
-                    s.insert(name, value);
+                    match index.get(&name) {
+                        Some(&at) => s.members[at].1 = value,
+                        None => {
+                            index.insert(name.clone(), s.members.len());
+                            s.members.push((name, value));
+                        }
+                    }
                 }
                 Node::End(n) if n == "struct" => break,
                 other => return Err(self.unexpected(&other, "<member> or </struct>")),
@@ -1359,6 +1367,36 @@ mod tests {
         assert_eq!(s.text_or_empty("state"), "");
         assert_eq!(s.text_or_empty("callerName"), "");
         assert_eq!(s.text("missing"), None);
+    }
+
+    #[test]
+    fn duplicate_struct_members_keep_the_first_position_and_the_last_value() {
+        let v = one_param(
+            "<value><struct><member><name>a</name><value>1</value></member>\
+             <member><name>b</name><value>2</value></member>\
+             <member><name>a</name><value>3</value></member></struct></value>",
+        )
+        .unwrap();
+        let s = v.as_struct().unwrap();
+        assert_eq!(s.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(s.text("a").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn a_struct_with_many_members_decodes_quickly() {
+        let mut xml = String::from("<value><struct>");
+        for i in 0..50_000 {
+            xml.push_str(&format!("<member><name>m{i}</name><value/></member>"));
+        }
+        xml.push_str("</struct></value>");
+        let started = std::time::Instant::now();
+        let v = one_param(&xml).unwrap();
+        assert_eq!(v.as_struct().unwrap().len(), 50_000);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
