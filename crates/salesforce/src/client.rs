@@ -438,24 +438,55 @@ impl SalesforceClient {
         records: &[Value],
         all_or_none: bool,
     ) -> Result<Vec<CompositeResult>, SalesforceError> {
+        self.composite_write(Method::POST, records, all_or_none, "composite create")
+            .await
+    }
+
+    /// Updates records through `composite/sobjects`, 200 a call, results in input order.
+    ///
+    /// Each record needs `attributes.type` and `id`; the batching caveat of
+    /// [`composite_create`](Self::composite_create) applies.
+    pub async fn composite_update(
+        &self,
+        records: &[Value],
+        all_or_none: bool,
+    ) -> Result<Vec<CompositeResult>, SalesforceError> {
+        if let Some(position) = records
+            .iter()
+            .position(|r| r.get("id").and_then(Value::as_str).is_none())
+        {
+            return Err(SalesforceError::InvalidInput(format!(
+                "record {position} of a composite update has no id"
+            )));
+        }
+        self.composite_write(Method::PATCH, records, all_or_none, "composite update")
+            .await
+    }
+
+    async fn composite_write(
+        &self,
+        method: Method,
+        records: &[Value],
+        all_or_none: bool,
+        what: &str,
+    ) -> Result<Vec<CompositeResult>, SalesforceError> {
         if let Some(position) = records.iter().position(|r| {
             r.pointer("/attributes/type")
                 .and_then(Value::as_str)
                 .is_none()
         }) {
             return Err(SalesforceError::InvalidInput(format!(
-                "record {position} of a composite create has no attributes.type"
+                "record {position} of a {what} has no attributes.type"
             )));
         }
         let mut results = Vec::with_capacity(records.len());
         for batch in records.chunks(COMPOSITE_BATCH) {
             let body = json!({ "allOrNone": all_or_none, "records": batch });
-            let call = Call::new(Method::POST, self.data_path("/composite/sobjects")).json(&body);
-            let batch_results: Vec<CompositeResult> =
-                self.send_json(call, "composite create").await?;
+            let call = Call::new(method.clone(), self.data_path("/composite/sobjects")).json(&body);
+            let batch_results: Vec<CompositeResult> = self.send_json(call, what).await?;
             if batch_results.len() != batch.len() {
                 return Err(SalesforceError::decode(
-                    "composite create",
+                    what,
                     format!(
                         "{} results for {} records",
                         batch_results.len(),

@@ -39,10 +39,8 @@ pub enum SalesforceError {
     /// No access token could be had; the variant names the admin's fix.
     #[error(transparent)]
     Token(#[from] TokenError),
-    /// HTTP 401 even with a token fetched just before the retry.
-    #[error(
-        "Salesforce rejected the access token even after a fresh one was fetched ({error_code}): {message}"
-    )]
+    /// HTTP 401 even with a token fetched just before the retry (or a user's token refused).
+    #[error("Salesforce rejected the access token ({error_code}): {message}")]
     Unauthorized {
         /// Usually `INVALID_SESSION_ID`.
         error_code: String,

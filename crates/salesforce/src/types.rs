@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use ctibridge_domain::SalesforceId;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::ApiError;
@@ -200,9 +201,9 @@ pub(crate) struct CreateResponse {
 /// The outcome of one record of a composite call, in the order the records were sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompositeResult {
-    /// Id of the created record; absent when it failed.
+    /// Id of the written record; absent when it failed.
     #[serde(default)]
-    pub id: Option<String>,
+    pub id: Option<SalesforceId>,
     /// Whether this record was written.
     pub success: bool,
     /// Why it was not (validation rules, required fields, field-level security).
@@ -216,7 +217,7 @@ pub struct CompositeResult {
 pub struct UpdatedRecords {
     /// Ids whose `SystemModstamp` falls into the window.
     #[serde(default)]
-    pub ids: Vec<String>,
+    pub ids: Vec<SalesforceId>,
     /// The end of the window Salesforce actually covered: the next window starts here.
     #[serde(deserialize_with = "deserialize_sf_datetime")]
     pub latest_date_covered: DateTime<Utc>,
@@ -242,7 +243,7 @@ pub struct DeletedRecords {
 #[serde(rename_all = "camelCase")]
 pub struct DeletedRecord {
     /// Id the record had.
-    pub id: String,
+    pub id: SalesforceId,
     /// When it was deleted.
     #[serde(deserialize_with = "deserialize_sf_datetime")]
     pub deleted_date: DateTime<Utc>,
@@ -369,7 +370,7 @@ mod tests {
         let body = r#"{"deletedRecords":[{"id":"003000000000002AAA","deletedDate":"2024-05-03T10:00:00.000+0000"}],
             "earliestDateAvailable":"2024-04-20T00:00:00.000+0000","latestDateCovered":"2024-05-04T00:00:00.000+0000"}"#;
         let deleted: DeletedRecords = serde_json::from_str(body).unwrap();
-        assert_eq!(deleted.deleted_records[0].id, "003000000000002AAA");
+        assert_eq!(deleted.deleted_records[0].id.as_str(), "003000000000002AAA");
         assert_eq!(
             deleted.earliest_date_available,
             Utc.with_ymd_and_hms(2024, 4, 20, 0, 0, 0).unwrap()

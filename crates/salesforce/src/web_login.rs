@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::auth::{post_token_form, safe_json_error};
 use crate::client::SalesforceClient;
-use crate::error::{SalesforceError, TokenError};
+use crate::error::{SalesforceError, TokenError, parse_error_body};
 
 /// A token issued to a Salesforce user through the web-server flow.
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +113,25 @@ impl SalesforceClient {
             .map_err(SalesforceError::Transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(SalesforceError::Transport)?;
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            // Salesforce answers a bad or expired user token with 403 and a bare `Bad_OAuth_Token`.
+            let code = parse_error_body(&body)
+                .into_iter()
+                .next()
+                .map(|e| {
+                    if e.error_code.is_empty() {
+                        e.message
+                    } else {
+                        e.error_code
+                    }
+                })
+                .unwrap_or_default();
+            return Err(SalesforceError::Unauthorized {
+                error_code: code,
+                message: "the user's token is no longer valid; the user must log in again"
+                    .to_owned(),
+            });
+        }
         if !status.is_success() {
             return Err(SalesforceError::from_response(
                 status.as_u16(),
