@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// One PBX user to create at start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSeed {
     /// Login id, e.g. `1001`.
     pub login_id: String,
@@ -24,6 +24,22 @@ pub struct UserSeed {
     pub phone_ids: Vec<String>,
     /// PBX administrator (may act for other users in REST).
     pub admin: bool,
+}
+
+impl std::fmt::Debug for UserSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Demo passwords only, but Debug output ends up in logs: keep the habit.
+        f.debug_struct("UserSeed")
+            .field("login_id", &self.login_id)
+            .field("first_name", &self.first_name)
+            .field("family_name", &self.family_name)
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("internal_number", &self.internal_number)
+            .field("phone_ids", &self.phone_ids)
+            .field("admin", &self.admin)
+            .finish()
+    }
 }
 
 /// One PBX group to create at start.
