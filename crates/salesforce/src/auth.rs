@@ -144,7 +144,7 @@ pub(crate) async fn post_token_form<T: serde::de::DeserializeOwned>(
     let body = response.bytes().await.map_err(TokenError::Transport)?;
     if !status.is_success() {
         let err = TokenError::from_response(status.as_u16(), &body);
-        tracing::warn!(status = status.as_u16(), error = %err, "token request refused");
+        tracing::debug!(status = status.as_u16(), error = %err, "token request refused");
         return Err(err);
     }
     serde_json::from_slice(&body).map_err(|e| TokenError::Decode(safe_json_error(&e)))

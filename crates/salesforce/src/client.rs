@@ -356,6 +356,9 @@ impl SalesforceClient {
     }
 
     /// Creates a record and returns its id.
+    ///
+    /// After a transport error the record may exist all the same (the answer was lost, not
+    /// necessarily the request): look it up by a key of your own before creating it again.
     pub async fn create(
         &self,
         object: &ObjectType,
@@ -431,8 +434,8 @@ impl SalesforceClient {
     ///
     /// Each record needs `attributes.type` (see [`composite_record`](crate::composite_record)).
     /// `all_or_none` holds per call of 200: when an error stops a later call, the records of
-    /// earlier calls stay written, so callers with more than 200 must be able to tell (the
-    /// connector's `CallObject` key does that).
+    /// earlier calls stay written, and after a transport error the failed call's records may be
+    /// written too, so callers must be able to tell (the connector's `CallObject` key does that).
     pub async fn composite_create(
         &self,
         records: &[Value],
@@ -620,7 +623,8 @@ impl SalesforceClient {
                 usage,
                 call.object.map(ObjectType::as_str),
             );
-            tracing::warn!(method = %call.method, path = %call.path, error = %err, "Salesforce REST call failed");
+            // The caller reports the error with its context; here it is only traced.
+            tracing::debug!(method = %call.method, path = %call.path, error = %err, "Salesforce REST call failed");
             return Err(err);
         }
     }

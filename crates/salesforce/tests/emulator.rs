@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// Every test ends within this, whatever the client or the emulator does.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
+const TEST_LIMIT: Duration = Duration::from_secs(120);
 
 async fn bounded<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(TEST_LIMIT, test)
