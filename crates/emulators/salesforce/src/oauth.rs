@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -208,7 +208,12 @@ fn redirect_with(uri: &str, pairs: &[(&str, &str)]) -> Response {
             q.append_pair(k, v);
         }
     }
-    Redirect::to(url.as_str()).into_response()
+    // Salesforce answers the authorize step with 302 Found.
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, url.as_str().to_owned())],
+    )
+        .into_response()
 }
 
 fn html_escape(s: &str) -> String {

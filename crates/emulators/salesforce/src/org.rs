@@ -466,6 +466,9 @@ pub enum RecordOp {
     Delete {
         /// Record id.
         id: String,
+        /// When the deletion happened (ISO 8601), to play history; default now.
+        #[serde(default)]
+        at: Option<String>,
     },
 }
 
@@ -729,8 +732,18 @@ impl Control {
                 data.update(obj, &id, &fields, &ctx)
                     .map_err(|e| write_err(&id, e))
             }
-            RecordOp::Delete { id } => {
+            RecordOp::Delete { id, at } => {
                 let (obj, _) = data.find(&id).ok_or_else(|| not_found(&id))?;
+                let mut ctx = ctx;
+                if let Some(at) = at {
+                    ctx.now = time::parse_datetime(&at).ok_or_else(|| {
+                        vec![SaveError::new(
+                            "INVALID_FIELD",
+                            format!("at: not a dateTime: {at}"),
+                            vec![],
+                        )]
+                    })?;
+                }
                 data.delete(obj, &id, &ctx).map_err(|e| write_err(&id, e))
             }
         }

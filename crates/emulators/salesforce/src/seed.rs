@@ -25,7 +25,9 @@ pub struct ExpectedNumber {
     pub raw: String,
     /// The E.164 number, or `None` when the value is no phone number (`n/a`, `-`, ...).
     pub e164: Option<String>,
-    /// ISO country of the number (the default region to parse national forms with).
+    /// ISO country of the number: the default region to parse national forms (no `+`, no
+    /// `00`) with. Forms starting with `00` were typed from the org's dialing country (DE):
+    /// `001 415 ...` is a US number dialled from Germany.
     pub region: Option<String>,
     /// A US-style extension written after the number (`x12`), not part of `e164`.
     pub extension: Option<String>,

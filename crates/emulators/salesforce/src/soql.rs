@@ -1009,13 +1009,23 @@ impl Plan {
 
     /// Indices (into the object's table) of the matching records, ordered and limited.
     pub(crate) fn run(&self, data: &Data, include_deleted: bool) -> Vec<usize> {
+        self.run_where(data, include_deleted, |_| true)
+    }
+
+    /// Like [`Plan::run`], with an extra condition checked before ordering and limits.
+    pub(crate) fn run_where(
+        &self,
+        data: &Data,
+        include_deleted: bool,
+        extra: impl Fn(&Record) -> bool,
+    ) -> Vec<usize> {
         let table = &data.tables[self.obj];
         let mut rows: Vec<usize> = table
             .records
             .iter()
             .enumerate()
             .filter(|(_, r)| include_deleted || r.deleted_at.is_none())
-            .filter(|(_, r)| self.accepts(data, r))
+            .filter(|(_, r)| self.accepts(data, r) && extra(r))
             .map(|(i, _)| i)
             .collect();
         if !self.order.is_empty() {

@@ -332,16 +332,10 @@ impl Search {
     pub(crate) fn run(&self, data: &Data, now: Millis, lag_ms: Millis, version: &str) -> Value {
         let mut out = Vec::new();
         for plan in &self.returning {
-            let table = &data.tables[plan.obj];
             let def = SCHEMA.obj(plan.obj);
-            let mut rows: Vec<usize> = plan
-                .run(data, false)
-                .into_iter()
-                .filter(|&i| {
-                    let r = &table.records[i];
-                    now - r.modstamp(def) >= lag_ms && self.record_matches(plan.obj, r, data)
-                })
-                .collect();
+            let mut rows = plan.run_where(data, false, |r| {
+                now - r.modstamp(def) >= lag_ms && self.record_matches(plan.obj, r, data)
+            });
             rows.truncate(self.limit.saturating_sub(out.len()));
             out.extend(rows.into_iter().map(|i| plan.project(data, i, version)));
         }
@@ -352,12 +346,8 @@ impl Search {
     pub(crate) fn matches(&self, data: &Data) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         for plan in &self.returning {
-            let table = &data.tables[plan.obj];
-            for i in plan.run(data, false) {
-                if self.record_matches(plan.obj, &table.records[i], data) {
-                    out.push((plan.obj, i));
-                }
-            }
+            let rows = plan.run_where(data, false, |r| self.record_matches(plan.obj, r, data));
+            out.extend(rows.into_iter().map(|i| (plan.obj, i)));
         }
         out
     }
