@@ -10,6 +10,7 @@
 //! error messages quote at most a short excerpt of the input.
 
 mod call;
+mod call_event;
 mod e164;
 mod email;
 mod login_url;
@@ -19,6 +20,10 @@ mod serde_str;
 mod starface;
 
 pub use call::{CallId, CallIdError, CallState, Direction, DirectionError};
+pub use call_event::{
+    Call, CallChange, CallEvent, CallEventError, CallEventFields, CallOutcome, CallTracker,
+    CallUpdate, MAX_FIELD_CHARS, Party, TimestampError, TrackerLimits, parse_pbx_timestamp,
+};
 pub use e164::{E164, E164Error};
 pub use email::{Email, EmailError};
 pub use login_url::{LoginUrl, LoginUrlError, LoginUrlFix, LoginUrlKind};
