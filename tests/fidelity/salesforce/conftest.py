@@ -106,3 +106,16 @@ def token(org, http):
     assert body["token_type"] == "Bearer"
     assert body["instance_url"] == url
     return body["access_token"]
+
+
+def contact_count(org, http, token) -> int:
+    """Live contacts right now (other tests create some), by SOQL COUNT()."""
+    url, _ = org
+    res = http.get(
+        url + "/services/data/v62.0/query/",
+        params={"q": "SELECT COUNT() FROM Contact"},
+        headers={"Authorization": "Bearer " + token},
+        timeout=30,
+    )
+    res.raise_for_status()
+    return res.json()["totalSize"]
