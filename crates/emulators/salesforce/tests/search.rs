@@ -109,7 +109,7 @@ async fn seeded_numbers_are_found_by_their_e164_digits() {
 async fn new_records_stay_invisible_to_sosl_during_the_lag() {
     let org = org().await;
     let tok = token(&org).await;
-    org.control().set_search_lag(Duration::from_millis(1500));
+    org.control().set_search_lag(Duration::from_secs(3));
     create_contact(&org, "+49 89 55501234");
     let q = format!("FIND {{498955501234}} {RETURNING}");
     let body: Value = search(&org, &tok, &q).await.json().await.unwrap();
@@ -125,7 +125,7 @@ async fn new_records_stay_invisible_to_sosl_during_the_lag() {
     .await
     .unwrap();
     assert_eq!(page["totalSize"], 1);
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let body: Value = search(&org, &tok, &q).await.json().await.unwrap();
     assert_eq!(body["searchRecords"].as_array().unwrap().len(), 1);
 }
