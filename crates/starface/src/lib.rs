@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod rest;
+pub mod uci;
 pub mod xmlrpc;
