@@ -1,6 +1,7 @@
 //! The ctibridge service: the HTTP surface (status now; panel, admin UI and UCI callback as
 //! they land) and the workers that keep it connected to the PBX and to each Salesforce org.
 
+pub mod callcenter;
 pub mod http;
 pub mod instance;
 pub mod logging;
