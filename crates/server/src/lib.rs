@@ -2,6 +2,7 @@
 //! they land) and the workers that keep it connected to the PBX and to each Salesforce org.
 
 pub mod callcenter;
+pub mod doctor;
 pub mod http;
 pub mod instance;
 pub mod logging;
