@@ -17,12 +17,17 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The service's router.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut app = Router::new()
+        .merge(crate::panel::router())
+        .merge(crate::uci::router())
         .route("/", get(status_page))
         .route("/status", get(status_page))
         .route("/api/status", get(status_json))
-        .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/healthz", get(|| async { "ok" }));
+    if state.demo.is_some() {
+        app = app.merge(crate::demo::router());
+    }
+    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::cards::{CardBook, card_query_fields};
 use crate::pbx::PbxDirectory;
-use crate::state::AppState;
+use crate::state::{AppState, Lookup};
 use crate::status::{ApiUsageStatus, LinkState, UserStatus};
 
 /// How often the whole org is read again while incremental sync is not there yet.
@@ -28,37 +29,17 @@ const FULL_READ_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Records written to the store per transaction.
 const STORE_BATCH: usize = 2_000;
 
-/// The objects whose phone numbers identify a caller, with the fields the caller card shows
-/// by default (besides the phone fields, which describe finds).
-const OBJECTS: [(&str, &[&str]); 3] = [
-    (
-        "Contact",
-        &[
-            "Name",
-            "Title",
-            "Email",
-            "AccountId",
-            "Account.Name",
-            "OwnerId",
-            "Owner.Name",
-        ],
-    ),
-    (
-        "Lead",
-        &[
-            "Name",
-            "Company",
-            "Status",
-            "Email",
-            "OwnerId",
-            "Owner.Name",
-        ],
-    ),
-    (
-        "Account",
-        &["Name", "AnnualRevenue", "OwnerId", "Owner.Name"],
-    ),
-];
+/// The objects whose phone numbers identify a caller, in the default object priority.
+const OBJECTS: [&str; 3] = ["Contact", "Lead", "Account"];
+
+/// Fields read besides the card fields and the phone fields: what call logging needs later.
+fn extra_fields(object: &str) -> &'static [&'static str] {
+    match object {
+        "Contact" => &["AccountId", "OwnerId"],
+        "Lead" => &["OwnerId"],
+        _ => &["OwnerId"],
+    }
+}
 
 /// A Salesforce user as the e-mail match needs it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -176,16 +157,21 @@ async fn full_read(
         .await?;
     let mut api_calls = u64::from(users.api_calls);
     let mut index = PhoneIndex::new(normaliser.clone());
+    let mut cards = CardBook::default();
+    let mut samples = Vec::new();
     let mut counts = BTreeMap::new();
     let mut unreadable = 0usize;
-    for (object, card_fields) in OBJECTS {
+    for object in OBJECTS {
         let object_type = ObjectType::parse(object).unwrap_or(ObjectType::Other(object.to_owned()));
         let describe = client.describe(&object_type).await?;
         api_calls += 1;
         let phone_fields: Vec<String> = describe.phone_fields().map(|f| f.name.clone()).collect();
-        let mut fields: Vec<&str> = vec!["Id", "SystemModstamp"];
-        fields.extend(card_fields.iter().copied());
+        let mut fields: Vec<&str> = vec!["Id", "Name", "SystemModstamp"];
+        fields.extend(card_query_fields(object));
+        fields.extend(extra_fields(object));
         fields.extend(phone_fields.iter().map(String::as_str));
+        let mut seen = std::collections::HashSet::new();
+        fields.retain(|f| seen.insert(*f));
         let soql = format!("SELECT {} FROM {object}", fields.join(", "));
         let mut pages = std::pin::pin!(client.query_pages::<Map<String, Value>>(&soql));
         let mut batch = Vec::with_capacity(STORE_BATCH);
@@ -203,12 +189,19 @@ async fn full_read(
                     .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
                     .count();
                 if let Ok(id) = SalesforceId::parse(&record.sf_id) {
+                    cards.insert(id, object, &row);
                     let rref = RecordRef {
                         object: object_type.clone(),
                         id,
                         name: record.name.clone(),
                     };
                     let raws: Vec<&str> = record.phones.iter().map(|p| p.raw.as_str()).collect();
+                    if samples.len() < 2_000
+                        && let Some(e) = record.phones.iter().find_map(|p| p.e164.as_deref())
+                        && let Ok(e) = ctibridge_domain::E164::parse(e)
+                    {
+                        samples.push(e);
+                    }
                     index.insert(rref, &raws);
                 }
                 batch.push(record);
@@ -225,7 +218,14 @@ async fn full_read(
         counts.insert(object.to_owned(), n);
     }
     let numbers = index.number_count();
-    state.set_index(&cfg.name, Arc::new(index));
+    state.set_lookup(
+        &cfg.name,
+        Arc::new(Lookup {
+            index,
+            cards,
+            samples,
+        }),
+    );
     info!(
         instance = %cfg.name,
         records = counts.values().sum::<usize>(),

@@ -2,14 +2,22 @@
 //! they land) and the workers that keep it connected to the PBX and to each Salesforce org.
 
 pub mod callcenter;
+pub mod calls;
+pub mod cards;
+pub mod demo;
 pub mod doctor;
 pub mod http;
+pub mod hub;
 pub mod instance;
 pub mod logging;
+pub mod panel;
 pub mod pbx;
+pub mod sessions;
 pub mod state;
 pub mod status;
+pub mod uci;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,25 +77,77 @@ impl Running {
     }
 }
 
+/// Extras for [`start_with`].
+#[derive(Default)]
+pub struct StartOptions {
+    /// Serve on this already bound listener instead of binding `server.listen`.
+    pub listener: Option<tokio::net::TcpListener>,
+    /// The demo's emulator control: mounts `/demo`.
+    pub demo: Option<Arc<dyn demo::DemoControl>>,
+}
+
 /// Opens the store, binds the listener and starts every worker; returns at once.
 pub async fn start(config: Config, log: Option<LogControl>) -> Result<Running, StartError> {
+    start_with(config, log, StartOptions::default()).await
+}
+
+/// [`start`] with a pre-bound listener and/or the demo's emulator control.
+pub async fn start_with(
+    config: Config,
+    log: Option<LogControl>,
+    opts: StartOptions,
+) -> Result<Running, StartError> {
     let store = SqliteStore::open(&config.server.data_dir).await?;
     let normaliser: Arc<dyn Normaliser> = Arc::new(
         LibPhoneNormaliser::new(config.dialing.rules())
             .map_err(|e| StartError::Setup(format!("dialing rules: {e}")))?,
     );
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.server.listen,
-            source,
-        })?;
+    let listener = match opts.listener {
+        Some(l) => l,
+        None => tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.server.listen,
+                source,
+            })?,
+    };
     let addr = listener.local_addr().map_err(|source| StartError::Listen {
         addr: config.server.listen,
         source,
     })?;
 
-    let state = AppState::new(config, store, log);
+    let mut clients = HashMap::new();
+    for inst in &config.instances {
+        let creds = ctibridge_salesforce::Credentials {
+            login_url: inst.salesforce.login_url.clone(),
+            client_id: inst.salesforce.client_id.clone(),
+            client_secret: inst.salesforce.client_secret.clone(),
+        };
+        let client = ctibridge_salesforce::SalesforceClient::builder(creds)
+            .api_version(ctibridge_salesforce::ApiVersion::new(
+                inst.salesforce.api_version.major(),
+            ))
+            .build()
+            .map_err(|e| StartError::Setup(format!("instance {:?}: {e}", inst.name)))?;
+        clients.insert(inst.name.clone(), client);
+    }
+    let rest = ctibridge_starface::rest::RestClient::new(
+        &config.starface.url,
+        config.starface.admin_login.to_string(),
+        config.starface.admin_password.clone(),
+    )
+    .map_err(|e| StartError::Setup(e.to_string()))?;
+    let (dir_tx, dir_rx) = tokio::sync::watch::channel(None);
+
+    let state = AppState::new(state::Parts {
+        config,
+        store,
+        log,
+        normaliser: normaliser.clone(),
+        clients,
+        directory: dir_rx.clone(),
+        demo: opts.demo,
+    });
     state.update_status(|s| {
         s.starface = StarfaceStatus {
             url: state.config.starface.url.to_string(),
@@ -108,30 +168,15 @@ pub async fn start(config: Config, log: Option<LogControl>) -> Result<Running, S
     });
 
     let mut tasks = JoinSet::new();
-    let (dir_tx, dir_rx) = tokio::sync::watch::channel(None);
-    let rest = ctibridge_starface::rest::RestClient::new(
-        &state.config.starface.url,
-        state.config.starface.admin_login.to_string(),
-        state.config.starface.admin_password.clone(),
-    )
-    .map_err(|e| StartError::Setup(e.to_string()))?;
     tasks.spawn(pbx::run(state.clone(), rest, dir_tx, DIRECTORY_REFRESH));
-
-    for inst in state.config.instances.clone() {
-        let creds = ctibridge_salesforce::Credentials {
-            login_url: inst.salesforce.login_url.clone(),
-            client_id: inst.salesforce.client_id.clone(),
-            client_secret: inst.salesforce.client_secret.clone(),
+    tasks.spawn(uci::run(state.clone()));
+    for inst in state.config.instances.iter().filter(|i| i.enabled) {
+        let Some(client) = state.clients.get(&inst.name).cloned() else {
+            continue;
         };
-        let client = ctibridge_salesforce::SalesforceClient::builder(creds)
-            .api_version(ctibridge_salesforce::ApiVersion::new(
-                inst.salesforce.api_version.major(),
-            ))
-            .build()
-            .map_err(|e| StartError::Setup(format!("instance {:?}: {e}", inst.name)))?;
         tasks.spawn(instance::run(
             state.clone(),
-            inst,
+            inst.clone(),
             client,
             normaliser.clone(),
             dir_rx.clone(),

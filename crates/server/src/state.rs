@@ -3,54 +3,103 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use ctibridge_config::Config;
-use ctibridge_phone::PhoneIndex;
+use ctibridge_config::{Config, InstanceConfig};
+use ctibridge_phone::{Normaliser, PhoneIndex};
+use ctibridge_salesforce::SalesforceClient;
 use ctibridge_store::SqliteStore;
+use tokio::sync::watch;
 
+use crate::cards::CardBook;
+use crate::demo::DemoControl;
+use crate::hub::Hub;
 use crate::logging::LogControl;
+use crate::pbx::PbxDirectory;
+use crate::sessions::Sessions;
 use crate::status::SystemStatus;
+
+/// The phone index of an instance and the caller-card data of its records, swapped together.
+pub struct Lookup {
+    pub index: PhoneIndex,
+    pub cards: CardBook,
+    /// A few indexed numbers (the first phone of some records), for the demo's calls.
+    pub samples: Vec<ctibridge_domain::E164>,
+}
 
 /// What every handler and worker shares. Cheap to clone behind an `Arc`.
 pub struct AppState {
     pub config: Config,
     pub store: SqliteStore,
     pub log: Option<LogControl>,
+    pub normaliser: Arc<dyn Normaliser>,
+    /// One Salesforce client per instance, by instance name.
+    pub clients: HashMap<String, SalesforceClient>,
+    pub hub: Hub,
+    pub sessions: Sessions,
+    pub uci: crate::uci::UciManager,
+    pub directory: watch::Receiver<Option<Arc<PbxDirectory>>>,
+    /// Present in `ctibridge demo` only: plays calls on the emulated PBX.
+    pub demo: Option<Arc<dyn DemoControl>>,
     status: RwLock<SystemStatus>,
-    /// The phone index of each instance, by instance name; replaced whole after a full read.
-    indexes: RwLock<HashMap<String, Arc<PhoneIndex>>>,
+    lookups: RwLock<HashMap<String, Arc<Lookup>>>,
+}
+
+/// The parts [`AppState::new`] is built from.
+pub struct Parts {
+    pub config: Config,
+    pub store: SqliteStore,
+    pub log: Option<LogControl>,
+    pub normaliser: Arc<dyn Normaliser>,
+    pub clients: HashMap<String, SalesforceClient>,
+    pub directory: watch::Receiver<Option<Arc<PbxDirectory>>>,
+    pub demo: Option<Arc<dyn DemoControl>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    match l.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    match l.write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl AppState {
     /// State for a service that has not yet talked to anything.
-    pub fn new(config: Config, store: SqliteStore, log: Option<LogControl>) -> Arc<Self> {
+    pub fn new(parts: Parts) -> Arc<Self> {
         let status = SystemStatus {
             version: env!("CARGO_PKG_VERSION"),
             started_at: Some(chrono::Utc::now()),
             ..Default::default()
         };
         Arc::new(Self {
-            config,
-            store,
-            log,
+            config: parts.config,
+            store: parts.store,
+            log: parts.log,
+            normaliser: parts.normaliser,
+            clients: parts.clients,
+            hub: Hub::default(),
+            sessions: Sessions::default(),
+            uci: crate::uci::UciManager::new(Default::default()),
+            directory: parts.directory,
+            demo: parts.demo,
             status: RwLock::new(status),
-            indexes: RwLock::new(HashMap::new()),
+            lookups: RwLock::new(HashMap::new()),
         })
     }
 
     /// A copy of the current status.
     pub fn status(&self) -> SystemStatus {
-        match self.status.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.status).clone()
     }
 
     /// Changes the status in place.
     pub fn update_status(&self, f: impl FnOnce(&mut SystemStatus)) {
-        match self.status.write() {
-            Ok(mut s) => f(&mut s),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut write(&self.status));
     }
 
     /// Changes the status of one instance (by name), if it exists.
@@ -62,21 +111,23 @@ impl AppState {
         });
     }
 
-    /// The phone index of an instance.
-    pub fn index(&self, instance: &str) -> Option<Arc<PhoneIndex>> {
-        let map = match self.indexes.read() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.get(instance).cloned()
+    /// The phone index and cards of an instance.
+    pub fn lookup(&self, instance: &str) -> Option<Arc<Lookup>> {
+        read(&self.lookups).get(instance).cloned()
     }
 
-    /// Replaces the phone index of an instance.
-    pub fn set_index(&self, instance: &str, index: Arc<PhoneIndex>) {
-        let mut map = match self.indexes.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.insert(instance.to_owned(), index);
+    /// Replaces the phone index and cards of an instance.
+    pub fn set_lookup(&self, instance: &str, lookup: Arc<Lookup>) {
+        write(&self.lookups).insert(instance.to_owned(), lookup);
+    }
+
+    /// The configured instance of that name.
+    pub fn instance(&self, name: &str) -> Option<&InstanceConfig> {
+        self.config.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The current PBX directory, if it has been read.
+    pub fn pbx_directory(&self) -> Option<Arc<PbxDirectory>> {
+        self.directory.borrow().clone()
     }
 }

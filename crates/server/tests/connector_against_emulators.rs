@@ -1,6 +1,8 @@
 //! The connector started against both emulators, as the demo runs it: it must log into the PBX,
 //! read the org, index the phone numbers and match users by e-mail.
 
+#![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

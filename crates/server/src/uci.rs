@@ -1,0 +1,397 @@
+//! UCI sessions of the users who use the integration, and the callback that receives their
+//! call events: PBX event -> call tracker -> number lookup -> the user's panels.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use ctibridge_domain::{Call, CallOutcome, CallState, CallTracker, Direction, StarfaceLoginId};
+use ctibridge_starface::uci::{
+    CallbackMessage, CallbackTarget, FailureKind, SessionState, SessionStatus, SessionSupervisor,
+    SupervisorConfig, UciOptions, UciSession, parse_callback_for,
+};
+use ctibridge_store::{CredentialKey, CredentialOwner, CredentialPurpose, CredentialStore};
+use secrecy::SecretString;
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::hub::{PanelCall, UciStatus};
+use crate::sessions::random_token;
+use crate::state::AppState;
+
+/// How often ended calls are pruned and sessions reconciled with the configuration.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+
+struct Managed {
+    instance: String,
+    secret: String,
+    auth: SecretString,
+    supervisor: SessionSupervisor,
+}
+
+/// Every user's UCI session and the call tracker their events feed.
+pub struct UciManager {
+    sessions: Mutex<HashMap<String, Managed>>,
+    tracker: Mutex<CallTracker>,
+    changed: Notify,
+    supervisor: SupervisorConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The store key of a user's UCI credential.
+pub fn credential_key(login: &str) -> CredentialKey {
+    CredentialKey::new(
+        CredentialOwner::StarfaceUser(login.to_owned()),
+        CredentialPurpose::UCI_PASSWORD_SHA512,
+    )
+}
+
+impl UciManager {
+    /// A manager with the given session timing.
+    pub fn new(supervisor: SupervisorConfig) -> Self {
+        Self {
+            sessions: Mutex::new(HashMap::new()),
+            tracker: Mutex::new(CallTracker::new()),
+            changed: Notify::new(),
+            supervisor,
+        }
+    }
+
+    /// Asks the manager to look at users and credentials again (after a credential change).
+    pub fn refresh(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Number of sessions being supervised.
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Current calls of a user (for tests and the admin).
+    pub fn current_calls(&self, login: &str) -> Vec<Call> {
+        match StarfaceLoginId::parse(login) {
+            Ok(id) => lock(&self.tracker).current_calls(&id),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Stores a user's UCI credential (the SHA-512 of the password only) and starts the session.
+pub async fn set_credentials(
+    state: &AppState,
+    login: &str,
+    password: &SecretString,
+) -> Result<(), ctibridge_store::StoreError> {
+    use secrecy::ExposeSecret;
+    let hash = SecretString::from(ctibridge_starface::auth::password_sha512_hex(
+        password.expose_secret(),
+    ));
+    state
+        .store
+        .put_credential(&credential_key(login), &hash)
+        .await?;
+    // A new password replaces a session that may have been refused.
+    if let Some(old) = lock(&state.uci.sessions).remove(login) {
+        tokio::spawn(old.supervisor.stop());
+    }
+    state.uci.refresh();
+    Ok(())
+}
+
+/// Keeps one session per user in scope that has credentials; reports session states to the
+/// hub; prunes ended calls. Runs until the process ends.
+pub async fn run(state: Arc<AppState>) {
+    let (tx, mut rx) = mpsc::channel::<SessionStatus>(256);
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
+    let mut directory = state.directory.clone();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                reconcile(&state, &tx).await;
+                let updates = lock(&state.uci.tracker).prune(chrono::Utc::now());
+                for u in updates {
+                    publish(&state, &u.call);
+                }
+            }
+            _ = state.uci.changed.notified() => reconcile(&state, &tx).await,
+            changed = directory.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                reconcile(&state, &tx).await;
+            }
+            Some(status) = rx.recv() => report(&state, status),
+        }
+    }
+}
+
+fn report(state: &AppState, status: SessionStatus) {
+    let login = status.user.as_str();
+    let ui = match &status.state {
+        SessionState::Connecting => UciStatus {
+            state: "connecting",
+            detail: None,
+        },
+        SessionState::Active => {
+            info!(user = %login, "UCI session active");
+            UciStatus {
+                state: "active",
+                detail: None,
+            }
+        }
+        SessionState::Failed(f) => {
+            warn!(user = %login, reason = %f.reason, "UCI session failed");
+            let detail = match f.kind {
+                FailureKind::CredentialsRefused => {
+                    "STARFACE refused the login id or password: enter them again".to_owned()
+                }
+                _ => f.reason.clone(),
+            };
+            UciStatus {
+                state: "failed",
+                detail: Some(detail),
+            }
+        }
+        SessionState::Stopped => UciStatus {
+            state: "stopped",
+            detail: None,
+        },
+    };
+    state.hub.set_uci(login, ui);
+}
+
+/// Starts sessions for users who should have one and stops those who no longer should.
+async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
+    let Some(dir) = state.pbx_directory() else {
+        return;
+    };
+    let mut wanted: HashMap<String, String> = HashMap::new();
+    for inst in state.config.instances.iter().filter(|i| i.enabled) {
+        let (users, _) = dir.users_in_scope(&inst.users, &inst.groups);
+        for u in users {
+            wanted
+                .entry(u.login.clone())
+                .or_insert_with(|| inst.name.clone());
+        }
+    }
+    let stale: Vec<Managed> = {
+        let mut sessions = lock(&state.uci.sessions);
+        let gone: Vec<String> = sessions
+            .iter()
+            .filter(|(login, m)| !wanted.contains_key(*login) || m.supervisor.is_finished())
+            .map(|(login, _)| login.clone())
+            .collect();
+        gone.into_iter()
+            .filter_map(|l| sessions.remove(&l))
+            .collect()
+    };
+    for m in stale {
+        // A finished supervisor gave up (credentials refused): it restarts only after new
+        // credentials, which `set_credentials` signals; keep its state visible meanwhile.
+        tokio::spawn(m.supervisor.stop());
+    }
+    for (login, instance) in wanted {
+        if lock(&state.uci.sessions).contains_key(&login) {
+            continue;
+        }
+        let hash = match state.store.get_credential(&credential_key(&login)).await {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                state.hub.set_uci(&login, UciStatus::default());
+                continue;
+            }
+            Err(e) => {
+                warn!(user = %login, error = %e, "cannot read the user's UCI credential");
+                continue;
+            }
+        };
+        if matches!(state.hub.uci(&login).state, "failed")
+            && state
+                .hub
+                .uci(&login)
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("STARFACE refused"))
+        {
+            // Refused before with these credentials: wait for new ones.
+            continue;
+        }
+        match start_session(state, &login, &instance, &hash, tx.clone()) {
+            Ok(m) => {
+                lock(&state.uci.sessions).insert(login, m);
+            }
+            Err(e) => {
+                state.hub.set_uci(
+                    &login,
+                    UciStatus {
+                        state: "failed",
+                        detail: Some(e),
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn start_session(
+    state: &AppState,
+    login: &str,
+    instance: &str,
+    hash: &SecretString,
+    tx: mpsc::Sender<SessionStatus>,
+) -> Result<Managed, String> {
+    let login_id = StarfaceLoginId::parse(login).map_err(|e| e.to_string())?;
+    let secret = random_token();
+    let url = state
+        .config
+        .server
+        .public_url
+        .join(&format!("uci/callback/{secret}"))
+        .map_err(|e| format!("public_url: {e}"))?;
+    let target = CallbackTarget::from_url(&url).map_err(|e| e.to_string())?;
+    let session = UciSession::new(
+        &state.config.starface.url,
+        login_id,
+        hash,
+        Some(target),
+        UciOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let auth = session.auth_value().clone();
+    debug!(user = %login, "starting UCI session");
+    Ok(Managed {
+        instance: instance.to_owned(),
+        secret,
+        auth,
+        supervisor: SessionSupervisor::spawn(session, state.uci.supervisor.clone(), tx),
+    })
+}
+
+/// The callback route.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/uci/callback/{secret}", post(callback))
+}
+
+async fn callback(
+    State(state): State<Arc<AppState>>,
+    Path(secret): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let found = {
+        let sessions = lock(&state.uci.sessions);
+        sessions
+            .iter()
+            .find(|(_, m)| ctibridge_starface::auth::secrets_equal(&m.secret, &secret))
+            .map(|(login, m)| (login.clone(), m.instance.clone(), m.auth.clone()))
+    };
+    let Some((login, instance, auth)) = found else {
+        warn!(
+            bytes = body.len(),
+            "UCI callback with an unknown secret refused"
+        );
+        return (StatusCode::NOT_FOUND, "unknown callback").into_response();
+    };
+    let Ok(login_id) = StarfaceLoginId::parse(&login) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let xml = |bytes: Vec<u8>| {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            bytes,
+        )
+            .into_response()
+    };
+    let request = match parse_callback_for(&body, query.as_deref().unwrap_or(""), &login_id) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(user = %login, error = %e, "malformed UCI callback refused");
+            return xml(e.response());
+        }
+    };
+    if request.pbx_auth.is_some() && !request.auth_matches(&auth) {
+        warn!(user = %login, "UCI callback with a wrong auth value refused");
+        return (StatusCode::FORBIDDEN, "wrong auth").into_response();
+    }
+    if let CallbackMessage::CallState(event) = &request.message {
+        let updates = lock(&state.uci.tracker).apply(event, chrono::Utc::now());
+        for u in updates {
+            publish_for(&state, &instance, &u.call);
+        }
+    }
+    xml(request.response)
+}
+
+fn publish(state: &AppState, call: &Call) {
+    let instance = lock(&state.uci.sessions)
+        .get(call.user.as_str())
+        .map(|m| m.instance.clone());
+    if let Some(instance) = instance {
+        publish_for(state, &instance, call);
+    }
+}
+
+fn publish_for(state: &AppState, instance: &str, call: &Call) {
+    state
+        .hub
+        .publish_call(call.user.as_str(), panel_call(state, instance, call));
+}
+
+/// A tracked call as the panel shows it, with the records its number matches.
+pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
+    let remote = call.remote();
+    let (remote, matches) = crate::calls::identify(
+        state,
+        instance,
+        remote.number.as_deref().unwrap_or(""),
+        remote.name.as_deref(),
+    );
+    let direction = if remote.kind == "internal" {
+        "internal"
+    } else {
+        match call.direction {
+            Some(Direction::Outbound) => "outbound",
+            Some(Direction::Internal) => "internal",
+            _ => "inbound",
+        }
+    };
+    let st = if call.is_ended() {
+        "ended"
+    } else {
+        match call.state {
+            CallState::Connected => "connected",
+            CallState::Proceeding | CallState::Ringback => "dialing",
+            _ if call.direction == Some(Direction::Outbound) => "dialing",
+            _ => "ringing",
+        }
+    };
+    PanelCall {
+        id: call.id.as_str().to_owned(),
+        direction,
+        state: st,
+        outcome: call.outcome.map(|o| match o {
+            CallOutcome::Answered => "answered",
+            CallOutcome::Missed => "missed",
+            CallOutcome::NotReached => "not_reached",
+            CallOutcome::Busy => "busy",
+        }),
+        remote,
+        group: call.group_id.clone(),
+        matches,
+        started_at: call.started_at,
+        ended_at: call.ended_at,
+    }
+}
