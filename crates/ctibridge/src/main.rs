@@ -27,6 +27,25 @@ enum Command {
     },
     /// Start both emulators and a connector wired to them on loopback; prints the URLs.
     Demo(demo::DemoArgs),
+    /// Check every link (Salesforce token, run-as user, field access, API limits, STARFACE
+    /// login, e-mail matches, UCI, callback URL); exit code 1 when something is wrong.
+    Doctor {
+        /// Path of the TOML configuration file.
+        #[arg(long, short, env = "CTIBRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Call Center definition (XML) to import in Salesforce Setup.
+    CallcenterXml {
+        /// Path of the TOML configuration file.
+        #[arg(long, short, env = "CTIBRIDGE_CONFIG")]
+        config: PathBuf,
+        /// The instance to describe (default: the only one).
+        #[arg(long)]
+        instance: Option<String>,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -126,6 +145,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Doctor { config, json } => {
+            let loaded = load_config(&config)?;
+            let report =
+                ctibridge_server::doctor::run_doctor(&loaded.config, &loaded.warnings).await;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.render_human());
+            }
+            Ok(if report.has_problems() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::CallcenterXml { config, instance } => {
+            let loaded = load_config(&config)?;
+            let xml =
+                ctibridge_server::callcenter::callcenter_xml(&loaded.config, instance.as_deref())?;
+            print!("{xml}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config { command } => match command {
             ConfigCommand::Example => {
                 print!("{}", ctibridge_config::example());
