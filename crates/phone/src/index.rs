@@ -85,13 +85,25 @@ impl PhoneIndex {
     /// for the same id before. An Account value written as a switchboard (ending in a lone
     /// `0` after a separator, such as `+49 30 1234-0`) also matches its extensions weakly.
     pub fn insert<S: AsRef<str>>(&mut self, record: RecordRef, raw_numbers: &[S]) -> InsertSummary {
+        self.insert_in(record, raw_numbers, None)
+    }
+
+    /// [`PhoneIndex::insert`] for a record whose address is in `country`: its national numbers
+    /// are read by that country's numbering plan (see [`NumberContext::StoredIn`]).
+    pub fn insert_in<S: AsRef<str>>(
+        &mut self,
+        record: RecordRef,
+        raw_numbers: &[S],
+        country: Option<crate::CountryHint>,
+    ) -> InsertSummary {
+        let ctx = country.map_or(NumberContext::Stored, NumberContext::StoredIn);
         self.remove(&record.id);
         let record = Arc::new(record);
         let mut keys = Keys::default();
         let mut skipped = 0;
         for raw in raw_numbers {
             let raw = raw.as_ref();
-            match self.normaliser.classify(raw, NumberContext::Stored) {
+            match self.normaliser.classify(raw, ctx) {
                 Number::External { e164, .. } => {
                     let key = e164.as_u64();
                     if !keys.exact.contains(&key) {

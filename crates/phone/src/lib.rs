@@ -70,10 +70,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod country;
 mod index;
 mod normaliser;
 mod rules;
 
+pub use country::CountryHint;
 pub use index::{InsertSummary, Match, MatchStrength, PhoneIndex};
 pub use normaliser::{LibPhoneNormaliser, Normaliser, Number, NumberContext};
 pub use rules::{DialingRules, DialingRulesError, MAX_INTERNAL_NUMBER_LEN};

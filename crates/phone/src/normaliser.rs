@@ -59,6 +59,10 @@ pub enum NumberContext {
     FromPbx,
     /// Typed by a person into a Salesforce field: any format, notes, extensions.
     Stored,
+    /// Like [`NumberContext::Stored`], on a record whose address is in this country: national
+    /// numbers (no `+`, no `00`) are read by that country's plan first. Numbers with `00` stay
+    /// with the dialing country, where the person typing them dialled from.
+    StoredIn(crate::CountryHint),
 }
 
 /// What a number string turned out to be.
@@ -94,6 +98,14 @@ pub trait Normaliser: Send + Sync {
     /// Classifies `raw`, read as coming from `ctx`. Never fails: unreadable input is
     /// [`Number::Invalid`].
     fn classify(&self, raw: &str, ctx: NumberContext) -> Number;
+
+    /// Every reading of a number the PBX reported, most likely first. With an outside-line
+    /// prefix a number can be valid both ways: `00221721650788` is Senegal as written, and
+    /// Cologne (`0` + `0221 721650788`) without the prefix; the caller picks the reading that
+    /// matches a record. The default is the one reading of [`Normaliser::classify`].
+    fn pbx_readings(&self, raw: &str) -> Vec<Number> {
+        vec![self.classify(raw, NumberContext::FromPbx)]
+    }
 }
 
 /// The [`Normaliser`] built on libphonenumber's metadata (crate `rlibphonenumber`).
@@ -156,6 +168,21 @@ impl LibPhoneNormaliser {
         })
     }
 
+    /// A national number of the record's own country; `None` for international forms, for the
+    /// dialing country itself (the usual rules apply) and for countries without metadata.
+    fn typed_in_country(&self, s: &str, hint: crate::CountryHint) -> Option<PhoneNumber> {
+        let first = s.trim_start_matches(|c: char| !(c == '+' || c.is_ascii_digit()));
+        if first.starts_with('+') || first.starts_with("00") {
+            return None;
+        }
+        let region = Region::from_code(hint.as_str()).ok()?;
+        if region == self.region {
+            return None;
+        }
+        self.util.get_country_code_for_region(region)?;
+        self.parse_valid(s, region)
+    }
+
     /// A typed number; national numbers that lack the trunk prefix are tried as NANP first.
     fn typed_by_person(&self, s: &str) -> Option<PhoneNumber> {
         if let Some(trunk) = &self.nanp_fallback_prefix
@@ -191,6 +218,26 @@ fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
 }
 
 impl Normaliser for LibPhoneNormaliser {
+    fn pbx_readings(&self, raw: &str) -> Vec<Number> {
+        let first = self.classify(raw, NumberContext::FromPbx);
+        let mut readings = vec![first];
+        let prefix = self.rules.outside_line_prefix.as_str();
+        if let Number::External { e164, .. } = &readings[0]
+            && !prefix.is_empty()
+            && let Some(rest) = raw.trim().strip_prefix(prefix)
+            && let Some(prepared) = prepare(rest)
+            && let Some(n) = self.parse_valid(&prepared, self.region)
+            && let Ok(other) = E164::parse(&self.util.format(&n, PhoneNumberFormat::E164))
+            && other != *e164
+        {
+            readings.push(Number::External {
+                e164: other,
+                extension: n.extension.filter(|e| !e.is_empty()),
+            });
+        }
+        readings
+    }
+
     fn classify(&self, raw: &str, ctx: NumberContext) -> Number {
         let s = raw.trim();
         let invalid = || Number::Invalid(s.chars().take(INVALID_EXCERPT_CHARS).collect());
@@ -209,6 +256,9 @@ impl Normaliser for LibPhoneNormaliser {
         let parsed = match ctx {
             NumberContext::FromPbx => self.reported_by_pbx(&prepared),
             NumberContext::Stored => self.typed_by_person(&prepared),
+            NumberContext::StoredIn(hint) => self
+                .typed_in_country(&prepared, hint)
+                .or_else(|| self.typed_by_person(&prepared)),
         };
         parsed
             .and_then(|n| {
@@ -313,6 +363,18 @@ mod tests {
             e164: E164::parse(e164).unwrap(),
             extension: extension.map(String::from),
         }
+    }
+
+    #[test]
+    fn a_pbx_number_valid_with_and_without_the_outside_line_prefix_has_both_readings() {
+        let n = de();
+        let readings = n.pbx_readings("00221721650788");
+        assert_eq!(
+            readings,
+            vec![ext("+221721650788", None), ext("+49221721650788", None)]
+        );
+        assert_eq!(n.pbx_readings("030123456").len(), 1);
+        assert_eq!(n.pbx_readings("").len(), 1);
     }
 
     #[test]

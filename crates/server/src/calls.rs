@@ -1,7 +1,7 @@
 //! The ring path: who is on the other end of a call, and which records match the number.
 //! A memory lookup, never a Salesforce API call.
 
-use ctibridge_phone::{MatchStrength, Number, NumberContext};
+use ctibridge_phone::{MatchStrength, Number};
 
 use crate::hub::{CardField, PanelMatch, Remote};
 use crate::state::AppState;
@@ -14,7 +14,19 @@ pub fn identify(
     raw: &str,
     name: Option<&str>,
 ) -> (Remote, Vec<PanelMatch>) {
-    let number = state.normaliser.classify(raw, NumberContext::FromPbx);
+    let readings = state.normaliser.pbx_readings(raw);
+    let lookup = state.lookup(instance);
+    // The first reading that matches a record wins; without any match, the most likely one.
+    let number = readings
+        .iter()
+        .find(|n| {
+            n.e164()
+                .zip(lookup.as_ref())
+                .is_some_and(|(e, l)| !l.index.lookup(&e).is_empty())
+        })
+        .or(readings.first())
+        .cloned()
+        .unwrap_or(Number::Suppressed);
     let kind = match &number {
         Number::External { .. } => "external",
         Number::Internal(_) => "internal",
@@ -31,7 +43,7 @@ pub fn identify(
             .map(str::to_owned),
         kind,
     };
-    let (Some(e164), Some(lookup)) = (e164, state.lookup(instance)) else {
+    let (Some(e164), Some(lookup)) = (e164, lookup) else {
         return (remote, Vec::new());
     };
     let matches = lookup

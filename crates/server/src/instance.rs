@@ -35,10 +35,26 @@ const OBJECTS: [&str; 3] = ["Contact", "Lead", "Account"];
 /// Fields read besides the card fields and the phone fields: what call logging needs later.
 fn extra_fields(object: &str) -> &'static [&'static str] {
     match object {
-        "Contact" => &["AccountId", "OwnerId"],
-        "Lead" => &["OwnerId"],
-        _ => &["OwnerId"],
+        "Contact" => &["AccountId", "OwnerId", "MailingCountry"],
+        "Lead" => &["OwnerId", "Country"],
+        _ => &["OwnerId", "BillingCountry"],
     }
+}
+
+/// The address country field of an object: national numbers are read by its plan.
+fn country_field(object: &str) -> &'static str {
+    match object {
+        "Contact" => "MailingCountry",
+        "Lead" => "Country",
+        _ => "BillingCountry",
+    }
+}
+
+/// The country hint of a query row.
+fn country_of(object: &str, row: &Map<String, Value>) -> Option<ctibridge_phone::CountryHint> {
+    row.get(country_field(object))
+        .and_then(Value::as_str)
+        .and_then(ctibridge_phone::CountryHint::from_text)
 }
 
 /// A Salesforce user as the e-mail match needs it.
@@ -202,7 +218,7 @@ async fn full_read(
                     {
                         samples.push(e);
                     }
-                    index.insert(rref, &raws);
+                    index.insert_in(rref, &raws, country_of(object, &row));
                 }
                 batch.push(record);
                 n += 1;
@@ -261,12 +277,13 @@ fn to_record(
         .get("SystemModstamp")
         .and_then(Value::as_str)
         .and_then(parse_sf_datetime);
+    let ctx = country_of(object, row).map_or(NumberContext::Stored, NumberContext::StoredIn);
     let phones = phone_fields
         .iter()
         .filter_map(|f| {
             let raw = row.get(f)?.as_str()?.to_owned();
             let e164 = normaliser
-                .classify(&raw, NumberContext::Stored)
+                .classify(&raw, ctx)
                 .e164()
                 .map(|e| e.as_str().to_owned());
             Some(PhoneValue {
