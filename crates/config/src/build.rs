@@ -17,8 +17,9 @@ use crate::read::{
 use crate::tree::{Table, env_var_for};
 use crate::values::COUNTRY_FIX;
 use crate::{
-    ApiVersion, Config, CountryCode, DialingConfig, InstanceConfig, LogConfig, LogLevel,
-    SalesforceConfig, ServerConfig, StarfaceConfig, TlsConfig, UserRef,
+    ApiVersion, Config, CountryCode, DEFAULT_SYNC_INTERVAL_SECS, DialingConfig, InstanceConfig,
+    LogConfig, LogLevel, MAX_SYNC_INTERVAL_SECS, SalesforceConfig, ServerConfig, StarfaceConfig,
+    TlsConfig, UserRef,
 };
 
 /// `[server] listen` when absent.
@@ -631,6 +632,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
         };
         let enabled = flag(s, "enabled", true, f);
         let import_contacts = flag(s, "import_contacts", false, f);
+        let sync_interval = sync_interval(s, f);
         let users = users(s, f);
         let groups = groups(s, f);
         let where_set = s
@@ -665,6 +667,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
             users,
             groups,
             import_contacts,
+            sync_interval,
             salesforce,
         ) {
             (
@@ -674,6 +677,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
                 Some(users),
                 Some(groups),
                 Some(import_contacts),
+                Some(sync_interval),
                 Some(salesforce),
             ) => out.push(InstanceConfig {
                 name,
@@ -682,12 +686,40 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
                 users,
                 groups,
                 import_contacts,
+                sync_interval,
                 salesforce,
             }),
             _ => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+fn sync_interval(s: &Section<'_>, f: &mut Findings) -> Option<std::time::Duration> {
+    let secs = match s.int("sync_interval_secs", &mut f.errors) {
+        None if s.node("sync_interval_secs").is_some() => return None,
+        None => DEFAULT_SYNC_INTERVAL_SECS,
+        Some(field) => match u64::try_from(field.value) {
+            Ok(n) if (1..=MAX_SYNC_INTERVAL_SECS).contains(&n) => n,
+            _ => {
+                f.errors.push(invalid(
+                    s,
+                    "sync_interval_secs",
+                    &field,
+                    format!(
+                        "{} is not between 1 and {MAX_SYNC_INTERVAL_SECS}",
+                        field.value
+                    ),
+                    format!(
+                        "write the seconds between two reads of the org's changes, such as \
+                         {DEFAULT_SYNC_INTERVAL_SECS}; each read costs a few API calls"
+                    ),
+                ));
+                return None;
+            }
+        },
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 fn flag(s: &Section<'_>, name: &str, default: bool, f: &mut Findings) -> Option<bool> {

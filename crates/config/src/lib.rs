@@ -15,7 +15,7 @@
 //! | `[log]` | `level` |
 //! | `[starface]` | `url`, `admin_login`, `admin_password` \| `admin_password_file` |
 //! | `[dialing]` | `country`, `outside_line_prefix`, `internal_number_max_len` |
-//! | `[[instance]]` | `name`, `description`, `enabled`, `users`, `groups`, `import_contacts` |
+//! | `[[instance]]` | `name`, `description`, `enabled`, `users`, `groups`, `import_contacts`, `sync_interval_secs` |
 //! | `[instance.salesforce]` | `login_url`, `client_id`, `client_secret` \| `client_secret_file`, `api_version` |
 //!
 //! Environment overrides win over the file. Keys are joined by `__` and upper-cased;
@@ -40,6 +40,11 @@ use url::Url;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Origin};
 pub use level::{LogLevel, ParseLogLevelError};
 pub use values::{ApiVersion, ApiVersionError, CountryCode, CountryCodeError, UserRef};
+
+/// `sync_interval_secs` when absent: changes reach the index and the PBX within a minute.
+pub const DEFAULT_SYNC_INTERVAL_SECS: u64 = 60;
+/// Largest `sync_interval_secs`: a day.
+pub const MAX_SYNC_INTERVAL_SECS: u64 = 86_400;
 
 /// The validated configuration of a connector.
 #[derive(Debug, Clone)]
@@ -144,6 +149,8 @@ pub struct InstanceConfig {
     pub groups: Vec<String>,
     /// `import_contacts`: copy Salesforce contacts into the PBX address book (default false).
     pub import_contacts: bool,
+    /// `sync_interval_secs`: how often changes are read from the org (default 60 s).
+    pub sync_interval: std::time::Duration,
     /// `[instance.salesforce]`
     pub salesforce: SalesforceConfig,
 }
@@ -260,6 +267,7 @@ impl Config {
                     .collect(),
                 groups: vec!["Sales".to_owned(), "Support".to_owned()],
                 import_contacts: true,
+                sync_interval: std::time::Duration::from_secs(DEFAULT_SYNC_INTERVAL_SECS),
                 salesforce: SalesforceConfig {
                     login_url: salesforce_url,
                     client_id: "demo-consumer-key".to_owned(),

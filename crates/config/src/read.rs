@@ -28,6 +28,7 @@ pub(crate) const INSTANCE_KEYS: &[&str] = &[
     "users",
     "groups",
     "import_contacts",
+    "sync_interval_secs",
     "salesforce",
 ];
 /// Keys of each `[instance.salesforce]`.

@@ -164,6 +164,7 @@ fn example_mentions_every_key() {
         "users",
         "groups",
         "import_contacts",
+        "sync_interval_secs",
         "login_url",
         "client_id",
         "client_secret",
@@ -512,6 +513,51 @@ fn enabled_instance_without_users_or_groups_is_an_error_but_a_disabled_one_is_no
 
     let disabled = text.replace("groups = []", "groups = []\nenabled = false");
     assert!(!load(&disabled, &[]).unwrap().config.instances[0].enabled);
+}
+
+#[test]
+fn sync_interval_defaults_to_a_minute_and_takes_seconds_from_file_or_environment() {
+    let c = load(MINIMAL, &[]).unwrap().config;
+    assert_eq!(
+        c.instances[0].sync_interval,
+        std::time::Duration::from_secs(60)
+    );
+    let toml = MINIMAL.replace(
+        "groups = [\"Sales\"]",
+        "groups = [\"Sales\"]\nsync_interval_secs = 300",
+    );
+    let c = load(&toml, &[]).unwrap().config;
+    assert_eq!(
+        c.instances[0].sync_interval,
+        std::time::Duration::from_secs(300)
+    );
+    let c = load(
+        &toml,
+        &[("CTIBRIDGE__INSTANCE__0__SYNC_INTERVAL_SECS", "5")],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.instances[0].sync_interval,
+        std::time::Duration::from_secs(5)
+    );
+}
+
+#[test]
+fn sync_interval_outside_one_second_to_a_day_is_named_with_its_range() {
+    for bad in ["0", "-5", "86401"] {
+        let toml = MINIMAL.replace(
+            "groups = [\"Sales\"]",
+            &format!("groups = [\"Sales\"]\nsync_interval_secs = {bad}"),
+        );
+        let errs = errors(&toml, &[]);
+        assert_eq!(keys(&errs), vec!["instance[0].sync_interval_secs"], "{bad}");
+        assert!(
+            errs[0].to_string().contains("between 1 and 86400"),
+            "{}",
+            errs[0]
+        );
+    }
 }
 
 #[test]
