@@ -109,6 +109,22 @@ test('a suppressed number says so and opens nothing', T, async (t) => {
   assert.deepEqual(screenPops(await openCtiCalls(host.page)), []);
 });
 
+test('a group call rings a member and says which group it came through', {
+  ...T,
+  todo: 'server: Call.group carries the PBX groupID ("7"), the contract says the group name ("Sales")',
+}, async (t) => {
+  const demo = await startDemo(t);
+  const browser = await launchBrowser(t);
+  const host = await openHost(browser, demo, { user: '1002' });
+  await signIn(host, '1002');
+
+  const played = await playFromHost(host.page, 'group');
+  const ids = await recordsWithNumber(demo, germanPbxToE164(played.number));
+  const call = host.panel.locator('[data-testid="active-call"]');
+  await call.locator(`[data-testid="caller-card"][data-record-id="${ids[0]}"]`).waitFor();
+  assert.equal(await call.getByTestId('call-group').textContent(), 'via Sales');
+});
+
 test('an outbound call pops the dialled record; click-to-dial reaches the panel', T, async (t) => {
   const demo = await startDemo(t);
   const browser = await launchBrowser(t);
