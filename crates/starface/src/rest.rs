@@ -1,9 +1,11 @@
-//! STARFACE REST client: login with nonce and secret, users, groups.
+//! STARFACE REST client: login with nonce and secret, users, groups, the address book and its
+//! tags.
 //!
 //! Shapes follow the official Swagger description (`starface-api.yaml`, v6.7) of
 //! STARFACEGmbH/rest-examples: every request carries `X-Version: 2`, the token from
 //! `POST /rest/login` goes in the `authToken` header and lives four hours.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +44,25 @@ pub enum RestError {
     UnsupportedLoginType(String),
     #[error("invalid STARFACE URL {0}")]
     BadUrl(String),
+}
+
+impl RestError {
+    /// The HTTP status of a refused request, if the PBX answered one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } | Self::LoginRefused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the same request may succeed later: the PBX was unreachable, busy or failing.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
 }
 
 /// `GET /rest/login` answer and `POST /rest/login` body.
@@ -137,6 +158,179 @@ pub struct AssignableUser {
     #[serde(default)]
     pub lastname: String,
 }
+
+/// An address-book tag (`Tag`): contacts carry tags, and a list can be filtered by them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// The PBX's id of the tag; empty in a request that names a tag by `name`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The tag's name, e.g. `Salesforce`.
+    pub name: String,
+    /// Its display alias.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alias: String,
+    /// The login id of the user who made it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
+}
+
+/// One value of a contact (`Attribute`), found by its `displayKey` through the scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactAttribute {
+    /// The attribute's name in its block (PBX-specific; read it from the scheme).
+    pub name: String,
+    /// The value; empty when unset.
+    #[serde(default)]
+    pub value: String,
+    /// What the value means: `NAME`, `SURNAME`, `COMPANY`, `PHONE_NUMBER`, ...
+    pub display_key: String,
+    /// The attribute's label in the requested language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i18n_display_name: Option<String>,
+    /// Extra values such as `SHORT_DIAL`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub additional_values: BTreeMap<String, String>,
+}
+
+/// A block of contact attributes (`Block`): name, phone numbers, address, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactBlock {
+    /// The block's name (PBX-specific; read it from the scheme).
+    #[serde(default)]
+    pub name: String,
+    /// Key of the block's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_key: Option<String>,
+    /// Its attributes.
+    #[serde(default)]
+    pub attributes: Vec<ContactAttribute>,
+}
+
+/// An address-book entry (`Contact`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// The PBX's id; absent in a create request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The STARFACE account the entry belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<i64>,
+    /// Whether the requesting user may change it.
+    #[serde(default)]
+    pub editable: bool,
+    /// Jabber id, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jabber_id: Option<String>,
+    /// The number dialled by default, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_external_number: Option<String>,
+    /// The internal number dialled by default, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_internal_number: Option<String>,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Its values, in blocks.
+    #[serde(default)]
+    pub blocks: Vec<ContactBlock>,
+}
+
+impl Contact {
+    /// Whether the contact carries a tag of this name (case-insensitive) or id.
+    pub fn has_tag(&self, tag: &Tag) -> bool {
+        self.tags.iter().any(|t| {
+            (!tag.id.is_empty() && t.id == tag.id) || t.name.eq_ignore_ascii_case(&tag.name)
+        })
+    }
+
+    /// The first non-empty value with this `displayKey`.
+    pub fn value(&self, display_key: &str) -> Option<&str> {
+        self.blocks
+            .iter()
+            .flat_map(|b| &b.attributes)
+            .find(|a| a.display_key == display_key && !a.value.is_empty())
+            .map(|a| a.value.as_str())
+    }
+}
+
+/// An entry of a contact list (`ContactSummary`): values in the order of the list's schemas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactSummary {
+    /// The contact's id.
+    pub id: String,
+    /// Values of the summary block, in the order of `summaryBlockSchema`.
+    #[serde(default)]
+    pub summary_values: Vec<String>,
+    /// Values of the phone block, in the order of `phoneNumbersBlockSchema`.
+    #[serde(default)]
+    pub phone_number_values: Vec<String>,
+    /// Extra values such as `AVATAR`.
+    #[serde(default)]
+    pub additional_values: BTreeMap<String, String>,
+}
+
+/// Paging information of a list (`RequestMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMetadata {
+    /// This page's number (from 0).
+    #[serde(default)]
+    pub page: u32,
+    /// Entries per page.
+    #[serde(default)]
+    pub pagesize: u32,
+    /// Number of pages.
+    #[serde(default)]
+    pub total_pages: u32,
+}
+
+/// One page of `GET /rest/contacts` (`ContactList`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactList {
+    /// The entries of this page.
+    #[serde(default)]
+    pub contacts: Vec<ContactSummary>,
+    /// Paging information.
+    #[serde(default)]
+    pub metadata: Option<ListMetadata>,
+}
+
+/// `GET /rest/contacts/scheme` (`ContactsScheme`): the blocks and attributes a contact may have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactScheme {
+    /// The values list views show.
+    #[serde(default)]
+    pub summary_block: Option<ContactBlock>,
+    /// The phone numbers list views show.
+    #[serde(default)]
+    pub phone_numbers_block: Option<ContactBlock>,
+    /// Every block of a full contact.
+    #[serde(default)]
+    pub detail_blocks: Vec<ContactBlock>,
+}
+
+/// Which contacts `GET /rest/contacts` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactQuery {
+    /// Only contacts with one of these tags (ids or names).
+    pub tags: Vec<String>,
+    /// Only contacts matching all of these whitespace-separated terms.
+    pub search_terms: Option<String>,
+    /// The page, from 0.
+    pub page: u32,
+    /// Entries per page (the PBX's default is 20).
+    pub pagesize: u32,
+}
+
+/// Entries per page when a whole list is read: few requests, moderate answers.
+const LIST_PAGE_SIZE: u32 = 500;
 
 /// A REST session of one STARFACE account (the connector uses the admin account).
 ///
@@ -373,6 +567,210 @@ impl RestClient {
         self.get_json(&format!("groups/{id}"), "group").await
     }
 
+    /// Sends a request with the session token, logging in again once on 401; returns the
+    /// status and body of any answer, so callers decide what a 404 means.
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), RestError> {
+        let mut url = self.url(path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut renew = false;
+        loop {
+            let token = self.token(renew).await?;
+            let mut req = self
+                .request(method.clone(), url.clone())
+                .header("authToken", token.expose_secret());
+            if let Some(body) = body {
+                req = req.body(body.to_string());
+            }
+            let resp = req.send().await.map_err(|source| RestError::Transport {
+                url: url.path().to_owned(),
+                source,
+            })?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !renew {
+                renew = true;
+                continue;
+            }
+            let bytes = resp.bytes().await.map_err(|source| RestError::Transport {
+                url: url.path().to_owned(),
+                source,
+            })?;
+            return Ok((status, bytes.to_vec()));
+        }
+    }
+
+    /// [`RestClient::exchange`] that turns any status but 2xx into [`RestError::Status`].
+    async fn exchange_ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, RestError> {
+        let (status, bytes) = self.exchange(method.clone(), path, query, body).await?;
+        if status.is_success() {
+            Ok(bytes)
+        } else {
+            Err(status_error(&method, path, status, &bytes))
+        }
+    }
+
+    /// One page of `GET /rest/contacts`.
+    pub async fn contacts(&self, query: &ContactQuery) -> Result<ContactList, RestError> {
+        let mut params = vec![("page", query.page.to_string())];
+        if query.pagesize > 0 {
+            params.push(("pagesize", query.pagesize.to_string()));
+        }
+        if !query.tags.is_empty() {
+            params.push(("tags", query.tags.join(",")));
+        }
+        if let Some(terms) = &query.search_terms {
+            params.push(("searchTerms", terms.clone()));
+        }
+        let bytes = self
+            .exchange_ok(reqwest::Method::GET, "contacts", &params, None)
+            .await?;
+        decode_bytes(&bytes, "contact list")
+    }
+
+    /// Every contact with one of `tags` (all contacts when empty), page by page.
+    pub async fn all_contacts(&self, tags: &[String]) -> Result<Vec<ContactSummary>, RestError> {
+        let mut all = Vec::new();
+        let mut query = ContactQuery {
+            tags: tags.to_vec(),
+            pagesize: LIST_PAGE_SIZE,
+            ..ContactQuery::default()
+        };
+        loop {
+            let page = self.contacts(&query).await?;
+            let got = page.contacts.len();
+            all.extend(page.contacts);
+            // totalPages says when to stop; a short page does too, for a PBX that omits it.
+            let more = match page.metadata {
+                Some(m) => query.page + 1 < m.total_pages,
+                None => got >= LIST_PAGE_SIZE as usize,
+            };
+            if !more || got == 0 {
+                return Ok(all);
+            }
+            query.page += 1;
+        }
+    }
+
+    /// `GET /rest/contacts/{id}`; `None` when there is no such contact (404).
+    pub async fn contact(&self, id: &str) -> Result<Option<Contact>, RestError> {
+        let path = contact_path(id)?;
+        let (status, bytes) = self
+            .exchange(reqwest::Method::GET, &path, &[], None)
+            .await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(status_error(&reqwest::Method::GET, &path, status, &bytes));
+        }
+        decode_bytes(&bytes, "contact").map(Some)
+    }
+
+    /// `POST /rest/contacts` (the shared address book, for an administrator); returns the new id.
+    pub async fn create_contact(&self, contact: &Contact) -> Result<String, RestError> {
+        let body = serde_json::to_value(contact).map_err(|source| RestError::Decode {
+            what: "contact to create",
+            source,
+        })?;
+        let bytes = self
+            .exchange_ok(reqwest::Method::POST, "contacts", &[], Some(&body))
+            .await?;
+        let created: Contact = decode_bytes(&bytes, "created contact")?;
+        created
+            .id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| RestError::Status {
+                method: "POST",
+                path: "/rest/contacts".to_owned(),
+                status: 201,
+                body: "the created contact has no id".to_owned(),
+            })
+    }
+
+    /// `PUT /rest/contacts/{id}`: replaces the contact's values and tags.
+    pub async fn update_contact(&self, id: &str, contact: &Contact) -> Result<(), RestError> {
+        let path = contact_path(id)?;
+        let body = serde_json::to_value(contact).map_err(|source| RestError::Decode {
+            what: "contact to update",
+            source,
+        })?;
+        self.exchange_ok(reqwest::Method::PUT, &path, &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /rest/contacts/{id}`; `false` when there was no such contact (404).
+    pub async fn delete_contact(&self, id: &str) -> Result<bool, RestError> {
+        let path = contact_path(id)?;
+        let (status, bytes) = self
+            .exchange(reqwest::Method::DELETE, &path, &[], None)
+            .await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if !status.is_success() {
+            return Err(status_error(
+                &reqwest::Method::DELETE,
+                &path,
+                status,
+                &bytes,
+            ));
+        }
+        Ok(true)
+    }
+
+    /// `GET /rest/contacts/scheme`: the blocks and attributes of a contact on this PBX.
+    pub async fn contact_scheme(&self, lang: Option<&str>) -> Result<ContactScheme, RestError> {
+        let query: Vec<(&str, String)> = lang.map(|l| ("lang", l.to_owned())).into_iter().collect();
+        let bytes = self
+            .exchange_ok(reqwest::Method::GET, "contacts/scheme", &query, None)
+            .await?;
+        decode_bytes(&bytes, "contact scheme")
+    }
+
+    /// Every address-book tag (`GET /rest/contacts/tags`, which pages a plain array).
+    pub async fn contact_tags(&self) -> Result<Vec<Tag>, RestError> {
+        let mut all = Vec::new();
+        for page in 0u32.. {
+            let query = [
+                ("page", page.to_string()),
+                ("pagesize", LIST_PAGE_SIZE.to_string()),
+            ];
+            let bytes = self
+                .exchange_ok(reqwest::Method::GET, "contacts/tags", &query, None)
+                .await?;
+            let tags: Vec<Tag> = decode_bytes(&bytes, "tag list")?;
+            let got = tags.len();
+            all.extend(tags);
+            if got < LIST_PAGE_SIZE as usize {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// `POST /rest/contacts/tags`: makes a tag.
+    pub async fn create_contact_tag(&self, name: &str) -> Result<Tag, RestError> {
+        let body = serde_json::json!({ "name": name, "alias": name });
+        let bytes = self
+            .exchange_ok(reqwest::Method::POST, "contacts/tags", &[], Some(&body))
+            .await?;
+        decode_bytes(&bytes, "created tag")
+    }
+
     /// Ends the session (`DELETE /rest/login`); errors are ignored, the token expires anyway.
     pub async fn logout(&self) {
         let mut guard = self.token.lock().await;
@@ -383,6 +781,46 @@ impl RestClient {
                 .send()
                 .await;
         }
+    }
+}
+
+/// `contacts/{id}`, refusing ids that would change the path.
+fn contact_path(id: &str) -> Result<String, RestError> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(RestError::BadUrl(format!("contact id {id:?}")));
+    }
+    Ok(format!("contacts/{id}"))
+}
+
+fn decode_bytes<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, RestError> {
+    serde_json::from_slice(bytes).map_err(|source| RestError::Decode { what, source })
+}
+
+fn status_error(
+    method: &reqwest::Method,
+    path: &str,
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+) -> RestError {
+    let method = match *method {
+        reqwest::Method::GET => "GET",
+        reqwest::Method::POST => "POST",
+        reqwest::Method::PUT => "PUT",
+        reqwest::Method::DELETE => "DELETE",
+        _ => "request",
+    };
+    RestError::Status {
+        method,
+        path: format!("/rest/{}", path.trim_start_matches('/')),
+        status: status.as_u16(),
+        body: String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned(),
     }
 }
 
