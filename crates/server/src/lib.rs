@@ -12,6 +12,7 @@ pub mod instance;
 pub mod logging;
 pub mod panel;
 pub mod pbx;
+pub mod ratelimit;
 pub mod sessions;
 pub mod state;
 pub mod status;

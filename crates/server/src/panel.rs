@@ -29,14 +29,22 @@ const WS_MAX_MESSAGE: usize = 16 * 1024;
 
 /// The panel's routes.
 pub fn router() -> Router<Arc<AppState>> {
+    let sign_in = Arc::new(crate::ratelimit::TokenBucket::new(
+        crate::ratelimit::LOGIN_BURST,
+        crate::ratelimit::LOGIN_PER_SECOND,
+    ));
+    let limited = || axum::middleware::from_fn_with_state(sign_in.clone(), crate::ratelimit::limit);
     Router::new()
         .route("/panel", get(page))
         .route("/panel/", get(page))
         .route("/panel/panel.js", get(script))
         .route("/panel/panel.css", get(style))
         .route("/panel/config", get(config))
-        .route("/panel/login", get(login))
-        .route("/panel/oauth/callback", get(oauth_callback))
+        .route("/panel/login", get(login).layer(limited()))
+        .route(
+            "/panel/oauth/callback",
+            get(oauth_callback).layer(limited()),
+        )
         .route("/panel/api/me", get(me))
         .route("/panel/api/settings", put(put_settings))
         .route("/panel/api/logout", post(logout))

@@ -40,7 +40,7 @@ pub struct UciManager {
     sessions: Mutex<HashMap<String, Managed>>,
     tracker: Mutex<CallTracker>,
     changed: Notify,
-    supervisor: SupervisorConfig,
+    supervisor: Mutex<SupervisorConfig>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,8 +65,14 @@ impl UciManager {
             sessions: Mutex::new(HashMap::new()),
             tracker: Mutex::new(CallTracker::new()),
             changed: Notify::new(),
-            supervisor,
+            supervisor: Mutex::new(supervisor),
         }
+    }
+
+    /// Changes the session timing (keepAlive interval, backoff) of sessions started from now
+    /// on; fault tests shorten it so that a lost session is noticed in seconds.
+    pub fn set_supervisor_config(&self, config: SupervisorConfig) {
+        *lock(&self.supervisor) = config;
     }
 
     /// Asks the manager to look at users and credentials again (after a credential change).
@@ -275,7 +281,7 @@ fn start_session(
         instance: instance.to_owned(),
         secret,
         auth,
-        supervisor: SessionSupervisor::spawn(session, state.uci.supervisor.clone(), tx),
+        supervisor: SessionSupervisor::spawn(session, lock(&state.uci.supervisor).clone(), tx),
     })
 }
 
