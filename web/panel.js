@@ -598,7 +598,7 @@ function connect() {
     } catch {
       return;
     }
-    onServerMessage(msg, gen);
+    onServerMessage(msg);
   };
   sock.onclose = () => {
     if (gen !== wsGen) return;
@@ -655,7 +655,7 @@ function stopPing() {
   clearTimeout(pongDeadline);
 }
 
-function onServerMessage(msg, gen) {
+function onServerMessage(msg) {
   switch (msg.type) {
     case 'hello': {
       retries = 0;
@@ -689,8 +689,6 @@ function onServerMessage(msg, gen) {
       break;
     case 'error':
       if (msg.error === 'unauthorized') {
-        wsGen++;
-        gen = wsGen;
         setToken(null);
         state.me = null;
         state.calls.clear();
