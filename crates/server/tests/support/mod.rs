@@ -1,0 +1,313 @@
+//! Shared by the fault, bad-input and security tests: a connector wired to both emulators (in
+//! process, or the real binary), sign-in through the real OAuth redirects, the panel WebSocket,
+//! and a TCP proxy that injects network faults.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // tests: a failed step stops the test
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ctibridge_config::Config;
+use ctibridge_domain::LoginUrl;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The longest any single wait in these tests may take.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// The instance name of [`Config::demo`].
+pub const INSTANCE: &str = "Salesforce Demo";
+
+pub fn loopback() -> SocketAddr {
+    ([127, 0, 0, 1], 0).into()
+}
+
+/// How the connector reaches the emulators.
+#[derive(Default)]
+pub struct Wiring {
+    /// Route Salesforce traffic through this address (a proxy) instead of the org's own.
+    pub salesforce_via: Option<SocketAddr>,
+    /// Route PBX traffic (REST and UCI) through this address.
+    pub pbx_via: Option<SocketAddr>,
+    /// Fault settings of the org before the connector starts.
+    pub org_options: ctibridge_emulator_salesforce::Options,
+    /// Short keepAlive and backoff, so lost UCI sessions are noticed in seconds.
+    pub fast_uci: bool,
+    /// Users whose STARFACE passwords are stored at start.
+    pub credentials: Vec<(&'static str, &'static str)>,
+    /// Wait for the first full read and every credential's UCI session.
+    pub wait_ready: bool,
+}
+
+/// Both emulators and a connector between them.
+pub struct World {
+    pub org: ctibridge_emulator_salesforce::RunningOrg,
+    pub pbx: ctibridge_emulator_starface::RunningPbx,
+    pub running: ctibridge_server::Running,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// Ben and Clara with their passwords: the usual pair of users of these tests.
+pub const BEN_AND_CLARA: [(&str, &str); 2] = [("1001", "ben-pass"), ("1002", "clara-pass")];
+
+pub async fn world() -> World {
+    world_with(Wiring {
+        credentials: BEN_AND_CLARA.to_vec(),
+        wait_ready: true,
+        ..Default::default()
+    })
+    .await
+}
+
+fn via(url: &url::Url, addr: Option<SocketAddr>) -> url::Url {
+    let mut u = url.clone();
+    if let Some(a) = addr {
+        u.set_port(Some(a.port())).unwrap();
+    }
+    u
+}
+
+pub async fn world_with(w: Wiring) -> World {
+    let org = ctibridge_emulator_salesforce::spawn(loopback(), w.org_options)
+        .await
+        .unwrap();
+    let pbx = ctibridge_emulator_starface::spawn(loopback(), Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::demo(
+        dir.path().to_path_buf(),
+        addr,
+        via(pbx.url(), w.pbx_via),
+        LoginUrl::parse(via(org.url(), w.salesforce_via).as_str())
+            .unwrap()
+            .0,
+    );
+    let running = ctibridge_server::start_with(
+        config,
+        None,
+        ctibridge_server::StartOptions {
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .unwrap();
+    if w.fast_uci {
+        running
+            .state()
+            .uci
+            .set_supervisor_config(ctibridge_starface::uci::SupervisorConfig {
+                keep_alive_interval: Duration::from_millis(300),
+                backoff_min: Duration::from_millis(100),
+                backoff_max: Duration::from_millis(500),
+                logout_timeout: Duration::from_secs(1),
+            });
+    }
+    for (login, pw) in &w.credentials {
+        ctibridge_server::uci::set_credentials(running.state(), login, &(*pw).to_owned().into())
+            .await
+            .unwrap();
+    }
+    let world = World {
+        org,
+        pbx,
+        running,
+        base: format!("http://{addr}"),
+        dir,
+    };
+    if w.wait_ready {
+        let state = world.running.state().clone();
+        let logins: Vec<&str> = w.credentials.iter().map(|(l, _)| *l).collect();
+        eventually("UCI sessions and the index", || {
+            logins.iter().all(|l| state.hub.uci(l).state == "active")
+                && state.lookup(INSTANCE).is_some()
+        })
+        .await;
+    }
+    world
+}
+
+impl World {
+    /// The instance's Salesforce link as the status shows it.
+    pub fn salesforce_link(&self) -> ctibridge_server::status::LinkState {
+        self.running.state().status().instances[0]
+            .salesforce
+            .clone()
+    }
+
+    /// The callback URL (path with the per-session secret) the PBX was given for `login`.
+    pub fn callback_url(&self, login: &str) -> String {
+        let sessions = self.pbx.control().sessions();
+        let s = sessions
+            .iter()
+            .find(|s| s.login == login && s.callback.is_some())
+            .unwrap_or_else(|| panic!("no UCI session with a callback for {login}"));
+        let cb = url::Url::parse(s.callback.as_deref().unwrap()).unwrap();
+        format!("{}{}", self.base, cb.path())
+    }
+
+    /// A number the index maps to exactly one record, as a German PBX writes it.
+    pub fn known_number(&self) -> (String, String) {
+        let lookup = self.running.state().lookup(INSTANCE).unwrap();
+        for e in &lookup.samples {
+            let m = lookup.index.lookup(e);
+            if m.len() == 1 && m[0].strength == ctibridge_phone::MatchStrength::Exact {
+                let national = match e.as_str().strip_prefix("+49") {
+                    Some(rest) => format!("0{rest}"),
+                    None => format!("00{}", &e.as_str()[1..]),
+                };
+                return (national, m[0].record.id.to_string());
+            }
+        }
+        panic!("no sample number with exactly one match");
+    }
+
+    /// Plays an inbound call to `login` and waits until its panel sees it end.
+    pub async fn call_reaches_panel(&self, ws: &mut Ws, login: &str) -> Value {
+        let (number, _) = self.known_number();
+        let id = self
+            .pbx
+            .control()
+            .play(ctibridge_emulator_starface::CallSpec {
+                target: login.into(),
+                number,
+                ring_steps: 1,
+                talk_steps: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        wait_frame(ws, |v| {
+            v["type"] == "call" && v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
+        })
+        .await
+    }
+}
+
+/// Polls `done` every 20 ms until it holds; fails the test after [`LIMIT`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in through the real OAuth redirects (PKCE) and returns the panel token.
+pub async fn sign_in(base: &str, username: &str) -> String {
+    let http = no_redirects();
+    let mut url = format!("{base}/panel/login?login_hint={username}");
+    for _ in 0..4 {
+        let resp = http.get(&url).send().await.unwrap();
+        if let Some(loc) = resp.headers().get("location") {
+            url = loc.to_str().unwrap().to_owned();
+            continue;
+        }
+        let body = resp.text().await.unwrap();
+        let start = body
+            .find("\"token\":\"")
+            .unwrap_or_else(|| panic!("the callback page hands over a token: {body}"))
+            + 9;
+        let end = body[start..].find('"').unwrap() + start;
+        return body[start..end].to_owned();
+    }
+    panic!("too many redirects");
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub fn ws_url(base: &str) -> String {
+    format!("{}/panel/ws", base.replace("http://", "ws://"))
+}
+
+/// Opens the panel WebSocket and authenticates; returns the socket and the hello frame.
+pub async fn connect(base: &str, token: &str) -> (Ws, Value) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"type": "auth", "token": token}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let hello = next_json(&mut ws).await.expect("hello");
+    assert_eq!(hello["type"], "hello", "{hello}");
+    (ws, hello)
+}
+
+/// The next text frame as JSON; `None` when the socket closes or [`LIMIT`] passes.
+pub async fn next_json(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(LIMIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads frames until one satisfies `pred`.
+pub async fn wait_frame(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = next_json(ws).await.expect("a frame before the time limit");
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+/// A `receiveCallState` callback body as the PBX posts it.
+pub fn call_state_body(id: &str, state: &str, caller: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><methodCall><methodName>ucp.v22.events.call.receiveCallState</methodName>\
+         <params><param><value><struct>\
+         <member><name>id</name><value><string>{id}</string></value></member>\
+         <member><name>state</name><value><string>{state}</string></value></member>\
+         <member><name>callerNumber</name><value><string>{caller}</string></value></member>\
+         <member><name>calledNumber</name><value><string>201</string></value></member>\
+         </struct></value></param></params></methodCall>"
+    )
+}
+
+/// The service still answers its health check.
+pub async fn healthy(base: &str) -> bool {
+    match reqwest::get(format!("{base}/healthz")).await {
+        Ok(r) => r.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+/// The `ctibridge` binary built by `cargo build` (CI builds every binary before the tests).
+pub fn binary() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("CTIBRIDGE_BIN") {
+        return p.into();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let p = target.join("debug/ctibridge");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p ctibridge` first (or set CTIBRIDGE_BIN)",
+        p.display()
+    );
+    p
+}

@@ -1,0 +1,188 @@
+//! A small TCP proxy for fault tests: forwards to one upstream and, as told at run time,
+//! delays, refuses, resets, cuts a connection after some bytes, or swallows everything.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What the proxy does with new connections (and, for [`Mode::Delay`], with every chunk of
+/// live ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Pass bytes through.
+    Forward,
+    /// Pass bytes through, each chunk late by this much.
+    Delay(Duration),
+    /// Accept, then close at once (the peer reads EOF).
+    Refuse,
+    /// Accept, then reset (the peer reads ECONNRESET).
+    Reset,
+    /// Pass the request through, but reset after this many bytes of the answer.
+    CutAfter(usize),
+    /// Accept and read, never answer.
+    Blackhole,
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    generation: watch::Sender<u64>,
+    accepted: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reset(stream: TcpStream) {
+    // SO_LINGER 0 makes close send RST instead of FIN.
+    #[allow(deprecated)] // tokio deprecates it for blocking closes; with 0 it cannot block
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+impl FaultProxy {
+    /// Listens on a loopback port; forwards to `upstream` until told otherwise.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(Mutex::new(Mode::Forward));
+        let (generation, _) = watch::channel(0u64);
+        let accepted = Arc::new(AtomicU64::new(0));
+        let task = {
+            let mode = mode.clone();
+            let generation = generation.clone();
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    let m = *mode.lock().unwrap();
+                    let gen_rx = generation.subscribe();
+                    let mode = mode.clone();
+                    tokio::spawn(handle(client, upstream, m, mode, gen_rx));
+                }
+            })
+        };
+        Self {
+            addr,
+            mode,
+            generation,
+            accepted,
+            task,
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Changes what happens to new connections (and the delay of live ones).
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Resets every live connection (pooled keep-alive connections too).
+    pub fn reset_live(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+async fn handle(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mode: Mode,
+    live_mode: Arc<Mutex<Mode>>,
+    mut generation: watch::Receiver<u64>,
+) {
+    match mode {
+        Mode::Refuse => return drop(client),
+        Mode::Reset => return reset(client),
+        Mode::Blackhole => {
+            let mut client = client;
+            let mut buf = [0u8; 4096];
+            loop {
+                tokio::select! {
+                    n = client.read(&mut buf) => if !matches!(n, Ok(n) if n > 0) { return },
+                    _ = generation.changed() => return reset(client),
+                }
+            }
+        }
+        Mode::Forward | Mode::Delay(_) | Mode::CutAfter(_) => {}
+    }
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return reset(client);
+    };
+    let (mut client, mut server) = (client, server);
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let limit = match mode {
+        Mode::CutAfter(n) => Some(n),
+        _ => None,
+    };
+    let delay = || match *live_mode.lock().unwrap() {
+        Mode::Delay(d) => Some(d),
+        _ => None,
+    };
+    let mut cbuf = vec![0u8; 16 * 1024];
+    let mut sbuf = vec![0u8; 16 * 1024];
+    let mut sent = 0usize;
+    let mut client_open = true;
+    loop {
+        tokio::select! {
+            n = client.read(&mut cbuf), if client_open => match n {
+                Ok(0) | Err(_) => {
+                    client_open = false;
+                    let _ = server.shutdown().await;
+                }
+                Ok(n) => {
+                    if let Some(d) = delay() {
+                        tokio::time::sleep(d).await;
+                    }
+                    if server.write_all(&cbuf[..n]).await.is_err() {
+                        return reset(client);
+                    }
+                }
+            },
+            n = server.read(&mut sbuf) => match n {
+                Ok(0) | Err(_) => {
+                    let _ = client.shutdown().await;
+                    return;
+                }
+                Ok(n) => {
+                    if let Some(d) = delay() {
+                        tokio::time::sleep(d).await;
+                    }
+                    let n = limit.map_or(n, |l| n.min(l.saturating_sub(sent)));
+                    if client.write_all(&sbuf[..n]).await.is_err() {
+                        return;
+                    }
+                    sent += n;
+                    if limit.is_some_and(|l| sent >= l) {
+                        let _ = client.flush().await;
+                        return reset(client);
+                    }
+                }
+            },
+            _ = generation.changed() => return reset(client),
+        }
+    }
+}
