@@ -19,6 +19,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()
         .merge(crate::panel::router())
+        .merge(crate::admin::router(state.clone()))
         .merge(crate::uci::router())
         .route("/", get(status_page))
         .route("/status", get(status_page))

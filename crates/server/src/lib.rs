@@ -1,6 +1,8 @@
 //! The ctibridge service: the HTTP surface (status now; panel, admin UI and UCI callback as
 //! they land) and the workers that keep it connected to the PBX and to each Salesforce org.
 
+pub mod actions;
+pub mod admin;
 pub mod callcenter;
 pub mod calls;
 pub mod cards;
@@ -10,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod instance;
 pub mod logging;
+pub mod outbox;
 pub mod panel;
 pub mod pbx;
 pub mod ratelimit;
@@ -99,6 +102,7 @@ pub async fn start_with(
     opts: StartOptions,
 ) -> Result<Running, StartError> {
     let store = SqliteStore::open(&config.server.data_dir).await?;
+    let config = admin::prepare(config, &store).await;
     let normaliser: Arc<dyn Normaliser> = Arc::new(
         LibPhoneNormaliser::new(config.dialing.rules())
             .map_err(|e| StartError::Setup(format!("dialing rules: {e}")))?,
@@ -171,6 +175,7 @@ pub async fn start_with(
     let mut tasks = JoinSet::new();
     tasks.spawn(pbx::run(state.clone(), rest, dir_tx, DIRECTORY_REFRESH));
     tasks.spawn(uci::run(state.clone()));
+    tasks.spawn(outbox::run(state.clone()));
     for inst in state.config.instances.iter().filter(|i| i.enabled) {
         let Some(client) = state.clients.get(&inst.name).cloned() else {
             continue;

@@ -50,6 +50,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/panel/api/logout", post(logout))
         .route("/panel/api/starface-credentials", put(put_credentials))
         .route("/panel/ws", get(websocket))
+        .merge(crate::actions::router())
 }
 
 /// Origins allowed to frame the panel: Salesforce's Lightning and My Domain hosts, and the

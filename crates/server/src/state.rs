@@ -36,6 +36,8 @@ pub struct AppState {
     pub hub: Hub,
     pub sessions: Sessions,
     pub uci: crate::uci::UciManager,
+    /// Click-to-dial, records for unknown callers, notes; the call-log outbox's memory.
+    pub actions: crate::actions::Actions,
     pub directory: watch::Receiver<Option<Arc<PbxDirectory>>>,
     /// Present in `ctibridge demo` only: plays calls on the emulated PBX.
     pub demo: Option<Arc<dyn DemoControl>>,
@@ -85,6 +87,7 @@ impl AppState {
             hub: Hub::default(),
             sessions: Sessions::default(),
             uci: crate::uci::UciManager::new(Default::default()),
+            actions: Default::default(),
             directory: parts.directory,
             demo: parts.demo,
             status: RwLock::new(status),

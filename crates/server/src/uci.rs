@@ -32,6 +32,8 @@ struct Managed {
     instance: String,
     secret: String,
     auth: SecretString,
+    /// A handle on the same session for requests (click-to-dial, phone ids).
+    session: UciSession,
     supervisor: SessionSupervisor,
 }
 
@@ -85,6 +87,14 @@ impl UciManager {
         lock(&self.sessions).len()
     }
 
+    /// The user's UCI session for requests, while it is active.
+    pub fn session(&self, login: &str) -> Option<UciSession> {
+        lock(&self.sessions)
+            .get(login)
+            .filter(|m| m.supervisor.state() == SessionState::Active)
+            .map(|m| m.session.clone())
+    }
+
     /// Current calls of a user (for tests and the admin).
     pub fn current_calls(&self, login: &str) -> Vec<Call> {
         match StarfaceLoginId::parse(login) {
@@ -127,9 +137,10 @@ pub async fn run(state: Arc<AppState>) {
             _ = tick.tick() => {
                 reconcile(&state, &tx).await;
                 let updates = lock(&state.uci.tracker).prune(chrono::Utc::now());
-                for u in updates {
+                for u in &updates {
                     publish(&state, &u.call);
                 }
+                log_pruned(&state, &updates).await;
             }
             _ = state.uci.changed.notified() => reconcile(&state, &tx).await,
             changed = directory.changed() => {
@@ -281,6 +292,7 @@ fn start_session(
         instance: instance.to_owned(),
         secret,
         auth,
+        session: session.clone(),
         supervisor: SessionSupervisor::spawn(session, lock(&state.uci.supervisor).clone(), tx),
     })
 }
@@ -334,11 +346,25 @@ async fn callback(
     }
     if let CallbackMessage::CallState(event) = &request.message {
         let updates = lock(&state.uci.tracker).apply(event, chrono::Utc::now());
-        for u in updates {
+        for u in &updates {
             publish_for(&state, &instance, &u.call);
         }
+        // Answer the PBX only once ended calls are in the outbox, so none is lost.
+        crate::actions::on_updates(&state, &instance, &updates).await;
     }
     xml(request.response)
+}
+
+/// Calls the tracker gave up on are logged like ended ones.
+async fn log_pruned(state: &Arc<AppState>, updates: &[ctibridge_domain::CallUpdate]) {
+    for u in updates {
+        let instance = lock(&state.uci.sessions)
+            .get(u.call.user.as_str())
+            .map(|m| m.instance.clone());
+        if let Some(instance) = instance {
+            crate::actions::on_updates(state, &instance, std::slice::from_ref(u)).await;
+        }
+    }
 }
 
 fn publish(state: &AppState, call: &Call) {
@@ -364,6 +390,13 @@ pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
         instance,
         remote.number.as_deref().unwrap_or(""),
         remote.name.as_deref(),
+    );
+    let matches = crate::actions::adjust_matches(
+        state,
+        instance,
+        call.id.as_str(),
+        remote.e164.as_deref(),
+        matches,
     );
     let direction = if remote.kind == "internal" {
         "internal"

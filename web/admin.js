@@ -1,0 +1,461 @@
+// ctibridge admin UI: plain JS, no build step. Served with a CSP that forbids inline script
+// and inline style, so everything here attaches listeners and uses classes.
+'use strict';
+
+const LANG = (navigator.languages || [navigator.language || 'en'])
+  .some((l) => String(l).toLowerCase().startsWith('de')) ? 'de' : 'en';
+
+const TEXT = {
+  en: {
+    title: 'Administration', logout: 'Sign out',
+    'nav.status': 'Status', 'nav.users': 'Users', 'nav.instances': 'Instances', 'nav.doctor': 'Doctor', 'nav.log': 'Log',
+    'login.title': 'Sign in', 'login.user': 'Login', 'login.password': 'Password', 'login.submit': 'Sign in',
+    'login.help': 'Sign in with a STARFACE administrator account, or as "admin" with the local admin password printed at first start.',
+    'doctor.run': 'Run checks', 'doctor.help': 'Checks every link ctibridge depends on and names each failure with its fix.',
+    'doctor.running': 'Running checks…', 'doctor.summary': '{ok} ok, {warn} warnings, {fail} failures',
+    'log.level': 'Log level (takes effect at once)', 'log.filter': 'Show', 'log.all': 'all lines',
+    'log.refresh': 'Refresh', 'log.download': 'Download', 'log.file': 'File {file}, newest line last',
+    'log.levelset': 'Log level is now {level}.', 'log.none': 'No log lines yet.',
+    signedin: 'Signed in as {user}', via_starface: 'STARFACE', via_local: 'local admin',
+    'status.pbx': 'STARFACE', 'status.url': 'URL', 'status.admin': 'Admin account', 'status.link': 'Link',
+    'status.users': 'Users / groups', 'status.checked': 'Checked', 'status.sf': 'Salesforce link',
+    'status.api': 'API usage (Sforce-Limit-Info)', 'status.records': 'Records read', 'status.numbers': 'Numbers indexed',
+    'status.unreadable': 'unreadable phone values', 'status.lastread': 'Last full read', 'status.uci': 'UCI sessions',
+    'status.started': 'Started', 'status.version': 'Version', 'status.loglevel': 'Log level', 'status.sync': 'Sync',
+    'users.instance': 'Instance', 'users.sf': 'STARFACE user', 'users.email': 'E-mail', 'users.sfuser': 'Salesforce user',
+    'users.uci': 'UCI session', 'users.panel': 'Panel', 'users.online': '{n} open', 'users.offline': 'offline',
+    'users.none': 'No STARFACE users in scope yet (the PBX directory or the org may not have been read).',
+    'users.mismatch': '{n} user(s) without a matching Salesforce user: the panel cannot pop for them.',
+    'users.faq': 'Fix (manual FAQ): the STARFACE user and the Salesforce user must have the same e-mail address (case does not matter). Change one of them, then wait for the next directory read (5 minutes) or restart ctibridge.',
+    'inst.source.config': 'These instances come from the configuration file. Saving here stores them in ctibridge\'s database, which is used from then on (the file stays the bootstrap).',
+    'inst.source.store': 'These instances are stored in ctibridge\'s database (edited here); the [[instance]] sections of the configuration file are no longer used.',
+    'inst.restart': 'Saved. Instance changes take effect after ctibridge is restarted.',
+    'inst.new': 'New instance', 'inst.edit': 'Edit', 'inst.save': 'Save', 'inst.test': 'Test connection', 'inst.delete': 'Delete', 'inst.cancel': 'Cancel',
+    'inst.name': 'Name (unique)', 'inst.description': 'Description', 'inst.enabled': 'Enabled',
+    'inst.login_url': 'Salesforce login URL (the org\'s My Domain, e.g. https://acme.my.salesforce.com)',
+    'inst.client_id': 'Consumer key', 'inst.client_secret': 'Consumer secret', 'inst.secret_kept': 'saved; leave empty to keep it',
+    'inst.users': 'STARFACE users', 'inst.groups': 'STARFACE groups', 'inst.other_users': 'Other users (e-mail or login id, comma separated)',
+    'inst.import': 'Import Salesforce contacts into the STARFACE address book', 'inst.interval': 'Sync interval (seconds)',
+    'inst.ws': 'Whitespace at the start or end will be removed (pasted keys often carry it: manual FAQ "API keys do not work").',
+    'inst.trimmed_id': 'Whitespace was removed around the consumer key.', 'inst.trimmed_secret': 'Whitespace was removed around the consumer secret.',
+    'inst.url_fixed': 'The login URL was changed to {url}:', 'inst.testing': 'Requesting a token…',
+    'inst.ok': 'Connection works: {detail}', 'inst.fail': 'Connection failed: {detail}',
+    'inst.confirm_delete': 'Delete the instance "{name}"? This applies after a restart.', 'inst.pbx_unread': 'The PBX directory has not been read yet; type users and groups by hand.',
+    'inst.none': 'No instances yet.', 'inst.saved': 'Saved "{name}".',
+    yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
+  },
+  de: {
+    title: 'Verwaltung', logout: 'Abmelden',
+    'nav.status': 'Status', 'nav.users': 'Benutzer', 'nav.instances': 'Instanzen', 'nav.doctor': 'Diagnose', 'nav.log': 'Protokoll',
+    'login.title': 'Anmelden', 'login.user': 'Login', 'login.password': 'Passwort', 'login.submit': 'Anmelden',
+    'login.help': 'Melde dich mit einem STARFACE-Administratorkonto an oder als „admin“ mit dem lokalen Admin-Passwort, das beim ersten Start ausgegeben wurde.',
+    'doctor.run': 'Prüfen', 'doctor.help': 'Prüft jede Verbindung, von der ctibridge abhängt, und nennt jeden Fehler mit seiner Lösung.',
+    'doctor.running': 'Prüfe…', 'doctor.summary': '{ok} in Ordnung, {warn} Warnungen, {fail} Fehler',
+    'log.level': 'Protokollstufe (wirkt sofort)', 'log.filter': 'Zeigen', 'log.all': 'alle Zeilen',
+    'log.refresh': 'Aktualisieren', 'log.download': 'Herunterladen', 'log.file': 'Datei {file}, neueste Zeile unten',
+    'log.levelset': 'Protokollstufe ist jetzt {level}.', 'log.none': 'Noch keine Protokollzeilen.',
+    signedin: 'Angemeldet als {user}', via_starface: 'STARFACE', via_local: 'lokaler Admin',
+    'status.pbx': 'STARFACE', 'status.url': 'URL', 'status.admin': 'Admin-Konto', 'status.link': 'Verbindung',
+    'status.users': 'Benutzer / Gruppen', 'status.checked': 'Geprüft', 'status.sf': 'Salesforce-Verbindung',
+    'status.api': 'API-Verbrauch (Sforce-Limit-Info)', 'status.records': 'Gelesene Datensätze', 'status.numbers': 'Indizierte Nummern',
+    'status.unreadable': 'unlesbare Telefonwerte', 'status.lastread': 'Letztes vollständiges Lesen', 'status.uci': 'UCI-Sitzungen',
+    'status.started': 'Gestartet', 'status.version': 'Version', 'status.loglevel': 'Protokollstufe', 'status.sync': 'Synchronisation',
+    'users.instance': 'Instanz', 'users.sf': 'STARFACE-Benutzer', 'users.email': 'E-Mail', 'users.sfuser': 'Salesforce-Benutzer',
+    'users.uci': 'UCI-Sitzung', 'users.panel': 'Panel', 'users.online': '{n} offen', 'users.offline': 'nicht geöffnet',
+    'users.none': 'Noch keine STARFACE-Benutzer im Bereich (Telefonanlage oder Org evtl. noch nicht gelesen).',
+    'users.mismatch': '{n} Benutzer ohne passenden Salesforce-Benutzer: Für sie öffnet sich kein Fenster.',
+    'users.faq': 'Lösung (FAQ des Handbuchs): STARFACE-Benutzer und Salesforce-Benutzer müssen dieselbe E-Mail-Adresse haben (Groß-/Kleinschreibung egal). Eine davon ändern, dann auf das nächste Lesen (5 Minuten) warten oder ctibridge neu starten.',
+    'inst.source.config': 'Diese Instanzen stammen aus der Konfigurationsdatei. Speichern legt sie in der Datenbank von ctibridge ab, die ab dann gilt (die Datei bleibt die Erstkonfiguration).',
+    'inst.source.store': 'Diese Instanzen liegen in der Datenbank von ctibridge (hier bearbeitet); die [[instance]]-Abschnitte der Konfigurationsdatei werden nicht mehr verwendet.',
+    'inst.restart': 'Gespeichert. Änderungen an Instanzen wirken nach einem Neustart von ctibridge.',
+    'inst.new': 'Neue Instanz', 'inst.edit': 'Bearbeiten', 'inst.save': 'Speichern', 'inst.test': 'Verbindung testen', 'inst.delete': 'Löschen', 'inst.cancel': 'Abbrechen',
+    'inst.name': 'Name (eindeutig)', 'inst.description': 'Beschreibung', 'inst.enabled': 'Aktiv',
+    'inst.login_url': 'Salesforce-Login-URL (die My Domain der Org, z. B. https://acme.my.salesforce.com)',
+    'inst.client_id': 'Consumer Key (Verbraucherschlüssel)', 'inst.client_secret': 'Consumer Secret (Verbrauchergeheimnis)', 'inst.secret_kept': 'gespeichert; leer lassen, um es zu behalten',
+    'inst.users': 'STARFACE-Benutzer', 'inst.groups': 'STARFACE-Gruppen', 'inst.other_users': 'Weitere Benutzer (E-Mail oder Login-ID, durch Komma getrennt)',
+    'inst.import': 'Salesforce-Kontakte ins STARFACE-Adressbuch importieren', 'inst.interval': 'Synchronisationsintervall (Sekunden)',
+    'inst.ws': 'Leerzeichen am Anfang oder Ende werden entfernt (kopierte Schlüssel enthalten sie oft: FAQ „API-Keys funktionieren nicht“).',
+    'inst.trimmed_id': 'Leerzeichen um den Consumer Key wurden entfernt.', 'inst.trimmed_secret': 'Leerzeichen um das Consumer Secret wurden entfernt.',
+    'inst.url_fixed': 'Die Login-URL wurde zu {url} geändert:', 'inst.testing': 'Fordere ein Token an…',
+    'inst.ok': 'Verbindung funktioniert: {detail}', 'inst.fail': 'Verbindung fehlgeschlagen: {detail}',
+    'inst.confirm_delete': 'Instanz „{name}“ löschen? Das wirkt nach einem Neustart.', 'inst.pbx_unread': 'Die Telefonanlage wurde noch nicht gelesen; Benutzer und Gruppen bitte eintippen.',
+    'inst.none': 'Noch keine Instanzen.', 'inst.saved': '„{name}“ gespeichert.',
+    yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
+  },
+};
+
+function t(key, vars) {
+  let s = (TEXT[LANG] && TEXT[LANG][key]) || TEXT.en[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.split(`{${k}}`).join(String(v));
+  return s;
+}
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const $ = (id) => document.getElementById(id);
+const when = (iso) => (iso ? new Date(iso).toLocaleString(LANG) : '–');
+const pill = (state, label) => `<span class="pill ${esc(state)}">${esc(label ?? state)}</span>`;
+const link = (l) => {
+  const st = (l && l.state) || 'connecting';
+  return pill(st) + (l && l.detail ? ` <span class="problem">${esc(l.detail)}</span>` : '');
+};
+
+let session = null;
+let current = 'status';
+let timer = null;
+
+class ApiError extends Error {
+  constructor(status, body) { super((body && body.message) || `HTTP ${status}`); this.status = status; this.body = body; }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (session && method !== 'GET') headers['X-CSRF-Token'] = session.csrf;
+  const resp = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
+  if (resp.status === 401) { showLogin(); throw new ApiError(401, data); }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+function banner(text, kind) {
+  const b = $('banner');
+  b.textContent = text || '';
+  b.className = `banner ${kind || ''}`;
+  b.hidden = !text;
+}
+
+function translateStatic() {
+  document.documentElement.lang = LANG;
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+}
+
+function showLogin() {
+  session = null;
+  clearInterval(timer);
+  $('nav').hidden = true; $('logout').hidden = true; $('who').textContent = '';
+  for (const p of document.querySelectorAll('.page')) p.hidden = true;
+  $('login-page').hidden = false;
+  $('login-user').focus();
+}
+
+function signedIn(s) {
+  session = s;
+  $('login-page').hidden = true;
+  $('nav').hidden = false; $('logout').hidden = false;
+  $('who').textContent = `${t('signedin', { user: s.user })} (${t(s.method === 'local' ? 'via_local' : 'via_starface')})`;
+  route();
+}
+
+function route() {
+  if (!session) return;
+  const page = (location.hash || '#status').slice(1);
+  current = ['status', 'users', 'instances', 'doctor', 'log'].includes(page) ? page : 'status';
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === current);
+  for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== `page-${current}`;
+  banner('');
+  clearInterval(timer);
+  const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, doctor: () => {}, log: loadLog };
+  loaders[current]().catch(showError);
+  if (current === 'status' || current === 'users') {
+    timer = setInterval(() => loaders[current]().catch(showError), 5000);
+  }
+}
+
+function showError(e) {
+  if (e instanceof ApiError && e.status === 401) return;
+  banner(t('error', { msg: e.message }), 'error');
+}
+
+// ---- Status ------------------------------------------------------------------------------
+
+async function loadStatus() {
+  const d = await api('GET', '/admin/api/status');
+  const s = d.system;
+  const sf = s.starface;
+  let html = `<h2>${esc(t('nav.status'))}</h2><div class="kv">
+    <span class="muted">${esc(t('status.version'))}</span><span>${esc(s.version)}</span>
+    <span class="muted">${esc(t('status.started'))}</span><span>${esc(when(s.started_at))}</span>
+    <span class="muted">${esc(t('status.loglevel'))}</span><span>${esc(d.log_level ?? '–')}</span>
+    <span class="muted">${esc(t('status.uci'))}</span><span id="uci-count">${esc(d.uci_sessions)}</span></div>`;
+  if (d.restart_pending) html += `<p class="banner">${esc(t('inst.restart'))}</p>`;
+  html += `<section id="status-starface"><h2>${esc(t('status.pbx'))}</h2><div class="kv">
+    <span class="muted">${esc(t('status.url'))}</span><span>${esc(sf.url)}</span>
+    <span class="muted">${esc(t('status.admin'))}</span><span>${esc(sf.admin_login)}</span>
+    <span class="muted">${esc(t('status.link'))}</span><span>${link(sf.state)}</span>
+    <span class="muted">${esc(t('status.users'))}</span><span>${esc(sf.users)} / ${esc(sf.groups)}</span>
+    <span class="muted">${esc(t('status.checked'))}</span><span>${esc(when(sf.checked_at))}</span></div></section>`;
+  for (const i of s.instances) {
+    const usage = i.api_usage ? `${i.api_usage.used} / ${i.api_usage.limit} (${Math.round((100 * i.api_usage.used) / Math.max(1, i.api_usage.limit))} %)` : '–';
+    const records = Object.entries(i.records || {}).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join(', ') || '–';
+    const sync = i.sync ? `<span class="muted">${esc(t('status.sync'))}</span><span>${esc(JSON.stringify(i.sync))}</span>` : '';
+    html += `<section class="status-instance" data-instance="${esc(i.name)}"><h2>${esc(i.name)} <span class="muted">${esc(i.description)}</span></h2><div class="kv">
+      <span class="muted">${esc(t('status.url'))}</span><span>${esc(i.login_url)}</span>
+      <span class="muted">${esc(t('status.sf'))}</span><span>${link(i.salesforce)}</span>
+      <span class="muted">${esc(t('status.api'))}</span><span class="api-usage">${esc(usage)}</span>
+      <span class="muted">${esc(t('status.records'))}</span><span>${records}</span>
+      <span class="muted">${esc(t('status.numbers'))}</span><span>${esc(i.numbers_indexed)} <span class="muted">(${esc(i.numbers_unreadable)} ${esc(t('status.unreadable'))})</span></span>
+      <span class="muted">${esc(t('status.lastread'))}</span><span>${esc(when(i.last_full_read))}</span>${sync}</div>
+      ${usersTable(d.users.filter((u) => u.instance === i.name), false)}</section>`;
+  }
+  $('page-status').innerHTML = html;
+}
+
+function usersTable(rows, withInstance) {
+  if (!rows.length) return `<p class="muted">${esc(t('users.none'))}</p>`;
+  const head = `<tr>${withInstance ? `<th>${esc(t('users.instance'))}</th>` : ''}<th>${esc(t('users.sf'))}</th><th>${esc(t('users.email'))}</th><th>${esc(t('users.sfuser'))}</th><th>${esc(t('users.uci'))}</th><th>${esc(t('users.panel'))}</th></tr>`;
+  const body = rows.map((u) => `<tr class="${u.problem ? 'mismatch' : ''}" data-login="${esc(u.starface_login)}">
+    ${withInstance ? `<td>${esc(u.instance)}</td>` : ''}
+    <td>${esc(u.name)} <span class="muted">${esc(u.starface_login)}</span></td>
+    <td>${esc(u.email)}</td>
+    <td>${u.salesforce_user_id ? `${esc(u.salesforce_user_name)} <span class="muted">${esc(u.salesforce_user_id)}</span>` : '–'}
+      ${u.problem ? `<div class="problem">${esc(u.problem)}</div>` : ''}</td>
+    <td>${pill(u.uci.state)}${u.uci.detail ? ` <span class="muted">${esc(u.uci.detail)}</span>` : ''}</td>
+    <td>${u.panels_online ? pill('ok', t('users.online', { n: u.panels_online })) : `<span class="muted">${esc(t('users.offline'))}</span>`}</td></tr>`).join('');
+  return `<table><thead>${head}</thead><tbody>${body}</tbody></table>`;
+}
+
+// ---- Users -------------------------------------------------------------------------------
+
+async function loadUsers() {
+  const d = await api('GET', '/admin/api/users');
+  const bad = d.users.filter((u) => u.problem).length;
+  $('page-users').innerHTML = `<h2>${esc(t('nav.users'))}</h2>
+    ${bad ? `<div class="banner error" id="users-mismatch">${esc(t('users.mismatch', { n: bad }))}<div class="fix">${esc(t('users.faq'))}</div></div>` : ''}
+    ${usersTable(d.users, true)}`;
+}
+
+// ---- Doctor ------------------------------------------------------------------------------
+
+async function runDoctor() {
+  const out = $('doctor-result');
+  out.innerHTML = `<p class="muted">${esc(t('doctor.running'))}</p>`;
+  $('doctor-run').disabled = true;
+  try {
+    const r = await api('POST', '/admin/api/doctor');
+    const groups = new Map();
+    for (const c of r.checks) {
+      if (!groups.has(c.group)) groups.set(c.group, []);
+      groups.get(c.group).push(c);
+    }
+    let html = `<p id="doctor-summary">${esc(t('doctor.summary', { ok: r.summary.ok, warn: r.summary.warn, fail: r.summary.fail }))}</p>`;
+    for (const [group, checks] of groups) {
+      html += `<div class="check-group"><h3>${esc(group)}</h3><table><tbody>${checks.map((c) => `<tr data-check="${esc(c.id)}">
+        <td>${pill(c.status)}</td><td><strong>${esc(c.title)}</strong><div>${esc(c.detail)}</div>${c.fix ? `<div class="fix">${esc(c.fix)}</div>` : ''}</td></tr>`).join('')}</tbody></table></div>`;
+    }
+    out.innerHTML = html;
+  } catch (e) {
+    out.innerHTML = '';
+    showError(e);
+  } finally {
+    $('doctor-run').disabled = false;
+  }
+}
+
+// ---- Log ---------------------------------------------------------------------------------
+
+async function loadLog() {
+  const level = $('log-filter').value;
+  const d = await api('GET', `/admin/api/log?lines=1000${level ? `&level=${encodeURIComponent(level)}` : ''}`);
+  $('log-level').value = d.level;
+  $('log-info').textContent = d.file ? t('log.file', { file: d.file }) : t('log.none');
+  const pre = $('log-lines');
+  pre.textContent = d.lines.join('\n');
+  pre.scrollTop = pre.scrollHeight;
+}
+
+async function setLevel() {
+  try {
+    const d = await api('PUT', '/admin/api/log/level', { level: $('log-level').value });
+    banner(t('log.levelset', { level: d.level }));
+    await loadLog();
+  } catch (e) { showError(e); }
+}
+
+// ---- Instances ---------------------------------------------------------------------------
+
+let instancesData = null;
+
+async function loadInstances() {
+  instancesData = await api('GET', '/admin/api/instances');
+  renderInstances();
+}
+
+function renderInstances(note) {
+  const d = instancesData;
+  let html = `<div class="toolbar"><h2>${esc(t('nav.instances'))}</h2><button id="inst-new" class="brand">${esc(t('inst.new'))}</button></div>
+    <p class="muted" id="inst-source">${esc(t(`inst.source.${d.source}`))}</p>`;
+  if (d.restart_pending) html += `<p class="banner" id="inst-restart">${esc(t('inst.restart'))}</p>`;
+  if (note) html += note;
+  if (!d.instances.length) html += `<p class="muted">${esc(t('inst.none'))}</p>`;
+  else {
+    html += `<table><thead><tr><th>${esc(t('inst.name'))}</th><th>${esc(t('inst.login_url'))}</th><th>${esc(t('inst.users'))}</th><th>${esc(t('inst.enabled'))}</th><th></th></tr></thead><tbody>`;
+    d.instances.forEach((i, n) => {
+      html += `<tr data-instance="${esc(i.name)}"><td><strong>${esc(i.name)}</strong><div class="muted">${esc(i.description)}</div></td>
+        <td>${esc(i.login_url)}</td><td>${esc([...i.users, ...i.groups.map((g) => `[${g}]`)].join(', '))}</td>
+        <td>${esc(t(i.enabled ? 'yes' : 'no'))}</td><td><button class="inst-edit" data-index="${n}">${esc(t('inst.edit'))}</button></td></tr>`;
+    });
+    html += '</tbody></table>';
+  }
+  html += '<div id="inst-form-host"></div>';
+  $('page-instances').innerHTML = html;
+  $('inst-new').addEventListener('click', () => editInstance(null));
+  for (const b of document.querySelectorAll('.inst-edit')) b.addEventListener('click', () => editInstance(d.instances[Number(b.dataset.index)]));
+}
+
+function checkboxes(cls, items, selected) {
+  return items.map(([value, label]) => `<label><input type="checkbox" class="${cls}" value="${esc(value)}" ${selected.has(String(value).toLowerCase()) ? 'checked' : ''}> ${esc(label)}</label>`).join('');
+}
+
+function editInstance(inst) {
+  const d = instancesData;
+  const i = inst || { name: '', description: '', enabled: true, login_url: '', client_id: '', has_client_secret: false, users: [], groups: [], import_contacts: false, sync_interval_secs: 60 };
+  const chosen = new Set(i.users.map((u) => u.toLowerCase()));
+  const pbxUsers = d.pbx.users;
+  const known = new Set();
+  for (const u of pbxUsers) {
+    // A user may be named by e-mail or login id; either ticks the box.
+    if (chosen.has(String(u.email).toLowerCase()) || chosen.has(String(u.login).toLowerCase())) {
+      known.add(String(u.email).toLowerCase()); known.add(String(u.login).toLowerCase());
+      chosen.add(String(u.email).toLowerCase());
+    }
+  }
+  const others = i.users.filter((u) => !known.has(u.toLowerCase()));
+  const groupsChosen = new Set(i.groups.map((g) => g.toLowerCase()));
+  const otherGroups = i.groups.filter((g) => !d.pbx.groups.some((p) => p.toLowerCase() === g.toLowerCase()));
+  $('inst-form-host').innerHTML = `<section><h2>${esc(inst ? `${t('inst.edit')}: ${inst.name}` : t('inst.new'))}</h2>
+    <form id="inst-form" class="form" novalidate>
+      <label>${esc(t('inst.name'))}<input id="f-name" value="${esc(i.name)}" required maxlength="80"></label>
+      <label>${esc(t('inst.description'))}<input id="f-description" value="${esc(i.description)}"></label>
+      <label class="check"><input type="checkbox" id="f-enabled" ${i.enabled ? 'checked' : ''}> ${esc(t('inst.enabled'))}</label>
+      <label>${esc(t('inst.login_url'))}<input id="f-login-url" value="${esc(i.login_url)}" placeholder="https://acme.my.salesforce.com"></label>
+      <div id="f-login-url-note" class="hint warning"></div>
+      <label>${esc(t('inst.client_id'))}<input id="f-client-id" value="${esc(i.client_id)}" autocomplete="off" spellcheck="false"></label>
+      <div id="f-client-id-ws" class="hint warning" hidden>${esc(t('inst.ws'))}</div>
+      <label>${esc(t('inst.client_secret'))}<input id="f-client-secret" type="password" autocomplete="new-password" placeholder="${i.has_client_secret ? esc(t('inst.secret_kept')) : ''}"></label>
+      <div id="f-client-secret-ws" class="hint warning" hidden>${esc(t('inst.ws'))}</div>
+      <div><div class="muted">${esc(t('inst.users'))}</div>
+        ${pbxUsers.length ? `<div class="picker" id="f-users">${checkboxes('f-user', pbxUsers.map((u) => [u.email || u.login, `${u.name} (${u.login}${u.email ? `, ${u.email}` : ''})`]), chosen)}</div>` : `<p class="muted">${esc(t('inst.pbx_unread'))}</p>`}</div>
+      <label>${esc(t('inst.other_users'))}<input id="f-other-users" value="${esc(others.join(', '))}"></label>
+      <div><div class="muted">${esc(t('inst.groups'))}</div>
+        ${d.pbx.groups.length ? `<div class="picker" id="f-groups">${checkboxes('f-group', d.pbx.groups.map((g) => [g, g]), groupsChosen)}</div>` : ''}</div>
+      ${otherGroups.length || !d.pbx.groups.length ? `<label>${esc(t('inst.groups'))}<input id="f-other-groups" value="${esc(otherGroups.join(', '))}"></label>` : ''}
+      <label class="check"><input type="checkbox" id="f-import" ${i.import_contacts ? 'checked' : ''}> ${esc(t('inst.import'))}</label>
+      <label>${esc(t('inst.interval'))}<input id="f-interval" type="number" min="1" max="86400" value="${esc(i.sync_interval_secs)}"></label>
+      <div class="buttons">
+        <button type="submit" class="brand" id="inst-save">${esc(t('inst.save'))}</button>
+        <button type="button" id="inst-test">${esc(t('inst.test'))}</button>
+        ${inst ? `<button type="button" class="danger" id="inst-delete">${esc(t('inst.delete'))}</button>` : ''}
+        <button type="button" id="inst-cancel">${esc(t('inst.cancel'))}</button>
+      </div>
+      <div id="inst-result" role="status"></div>
+    </form></section>`;
+  const wsWatch = (input, note) => {
+    const check = () => { $(note).hidden = $(input).value === $(input).value.trim() || !$(input).value.trim(); };
+    $(input).addEventListener('input', check); check();
+  };
+  wsWatch('f-client-id', 'f-client-id-ws');
+  wsWatch('f-client-secret', 'f-client-secret-ws');
+  $('inst-form').addEventListener('submit', (ev) => { ev.preventDefault(); saveInstance(inst); });
+  $('inst-test').addEventListener('click', () => testInstance(inst));
+  $('inst-cancel').addEventListener('click', () => { $('inst-form-host').innerHTML = ''; });
+  if (inst) $('inst-delete').addEventListener('click', () => deleteInstance(inst));
+  $('f-name').focus();
+}
+
+const splitList = (s) => String(s || '').split(',').map((x) => x.trim()).filter(Boolean);
+
+function formValues() {
+  const users = [...document.querySelectorAll('.f-user:checked')].map((c) => c.value).concat(splitList($('f-other-users').value));
+  const groups = [...document.querySelectorAll('.f-group:checked')].map((c) => c.value).concat($('f-other-groups') ? splitList($('f-other-groups').value) : []);
+  return {
+    name: $('f-name').value,
+    description: $('f-description').value,
+    enabled: $('f-enabled').checked,
+    login_url: $('f-login-url').value,
+    client_id: $('f-client-id').value,
+    client_secret: $('f-client-secret').value,
+    users,
+    groups,
+    import_contacts: $('f-import').checked,
+    sync_interval_secs: Number($('f-interval').value) || 60,
+  };
+}
+
+function repairsHtml(r) {
+  if (!r) return '';
+  let html = '';
+  if (r.login_url) html += `<div class="warning" id="repair-url">${esc(t('inst.url_fixed', { url: r.login_url }))} ${esc(r.login_url_changes.join('; '))}</div>`;
+  if (r.login_url_advice) html += `<div class="warning">${esc(r.login_url_advice)}</div>`;
+  if (r.client_id_trimmed) html += `<div class="warning" id="repair-key">${esc(t('inst.trimmed_id'))}</div>`;
+  if (r.client_secret_trimmed) html += `<div class="warning" id="repair-secret">${esc(t('inst.trimmed_secret'))}</div>`;
+  return html;
+}
+
+async function saveInstance(inst) {
+  const values = formValues();
+  try {
+    const path = inst ? `/admin/api/instances/${encodeURIComponent(inst.name)}` : '/admin/api/instances';
+    const r = await api(inst ? 'PUT' : 'POST', path, values);
+    instancesData = await api('GET', '/admin/api/instances');
+    renderInstances(`<div class="banner" id="inst-saved">${esc(t('inst.saved', { name: r.instance.name }))}${repairsHtml(r.repairs)}</div>`);
+  } catch (e) {
+    $('inst-result').innerHTML = `<div class="problem">${esc(e.message)}</div>`;
+  }
+}
+
+async function testInstance(inst) {
+  const v = formValues();
+  $('inst-result').innerHTML = `<span class="muted">${esc(t('inst.testing'))}</span>`;
+  try {
+    const r = await api('POST', '/admin/api/instances-test', { name: inst ? inst.name : null, login_url: v.login_url, client_id: v.client_id, client_secret: v.client_secret });
+    $('inst-result').innerHTML = `<div class="${r.ok ? '' : 'problem'}" id="inst-test-result">${esc(t(r.ok ? 'inst.ok' : 'inst.fail', { detail: r.detail }))}</div>${repairsHtml(r.repairs)}`;
+  } catch (e) {
+    $('inst-result').innerHTML = `<div class="problem">${esc(e.message)}</div>`;
+  }
+}
+
+async function deleteInstance(inst) {
+  if (!window.confirm(t('inst.confirm_delete', { name: inst.name }))) return;
+  try {
+    await api('DELETE', `/admin/api/instances/${encodeURIComponent(inst.name)}`);
+    await loadInstances();
+  } catch (e) { showError(e); }
+}
+
+// ---- Start -------------------------------------------------------------------------------
+
+async function start() {
+  translateStatic();
+  $('login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('login-error').textContent = '';
+    $('login-submit').disabled = true;
+    try {
+      const s = await api('POST', '/admin/api/login', { login: $('login-user').value, password: $('login-password').value });
+      $('login-password').value = '';
+      signedIn(s);
+    } catch (e) {
+      $('login-error').textContent = e.message;
+    } finally {
+      $('login-submit').disabled = false;
+    }
+  });
+  $('logout').addEventListener('click', async () => {
+    try { await api('POST', '/admin/api/logout'); } catch { /* signed out anyway */ }
+    showLogin();
+  });
+  $('doctor-run').addEventListener('click', runDoctor);
+  $('log-refresh').addEventListener('click', () => loadLog().catch(showError));
+  $('log-filter').addEventListener('change', () => loadLog().catch(showError));
+  $('log-level').addEventListener('change', setLevel);
+  window.addEventListener('hashchange', route);
+  try {
+    signedIn(await api('GET', '/admin/api/session'));
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showError(e);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', start);
