@@ -258,7 +258,7 @@ async function runDoctor() {
 async function loadLog() {
   const level = $('log-filter').value;
   const d = await api('GET', `/admin/api/log?lines=1000${level ? `&level=${encodeURIComponent(level)}` : ''}`);
-  $('log-level').value = d.level;
+  $('log-level').value = String(d.level).toUpperCase();
   $('log-info').textContent = d.file ? t('log.file', { file: d.file }) : t('log.none');
   const pre = $('log-lines');
   pre.textContent = d.lines.join('\n');

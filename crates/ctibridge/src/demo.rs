@@ -113,6 +113,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         running.local_addr()
     );
     println!("  connector status  http://{}/", running.local_addr());
+    println!(
+        "  admin UI          http://{}/admin  (sign in as the STARFACE administrator 0001 / admin-pass)",
+        running.local_addr()
+    );
     println!("  Salesforce (emulated)  {}", org.url());
     println!("  STARFACE (emulated)    {}", pbx.url());
     println!("  data directory         {}", data_dir.display());
