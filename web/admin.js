@@ -156,7 +156,7 @@ function route() {
   for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== `page-${current}`;
   banner('');
   clearInterval(timer);
-  const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, doctor: () => {}, log: loadLog };
+  const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, doctor: async () => {}, log: loadLog };
   loaders[current]().catch(showError);
   if (current === 'status' || current === 'users') {
     timer = setInterval(() => loaders[current]().catch(showError), 5000);
