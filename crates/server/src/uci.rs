@@ -136,10 +136,15 @@ pub async fn run(state: Arc<AppState>) {
         tokio::select! {
             _ = tick.tick() => {
                 reconcile(&state, &tx).await;
-                let updates = lock(&state.uci.tracker).prune(chrono::Utc::now());
-                for u in &updates {
-                    publish(&state, &u.call);
-                }
+                let updates = {
+                    // Published under the tracker's lock: see `callback`.
+                    let mut tracker = lock(&state.uci.tracker);
+                    let updates = tracker.prune(chrono::Utc::now());
+                    for u in &updates {
+                        publish(&state, &u.call);
+                    }
+                    updates
+                };
                 log_pruned(&state, &updates).await;
             }
             _ = state.uci.changed.notified() => reconcile(&state, &tx).await,
@@ -345,10 +350,17 @@ async fn callback(
         return (StatusCode::FORBIDDEN, "wrong auth").into_response();
     }
     if let CallbackMessage::CallState(event) = &request.message {
-        let updates = lock(&state.uci.tracker).apply(event, chrono::Utc::now());
-        for u in &updates {
-            publish_for(&state, &instance, &u.call);
-        }
+        let updates = {
+            // Publishing under the tracker's lock keeps the hub in the tracker's order: two
+            // racing callbacks could otherwise publish a call's end before its start, and the
+            // hub would keep that call as current for good (unbounded under a flood).
+            let mut tracker = lock(&state.uci.tracker);
+            let updates = tracker.apply(event, chrono::Utc::now());
+            for u in &updates {
+                publish_for(&state, &instance, &u.call);
+            }
+            updates
+        };
         // Answer the PBX only once ended calls are in the outbox, so none is lost.
         crate::actions::on_updates(&state, &instance, &updates).await;
     }
