@@ -28,10 +28,10 @@ pub fn loopback() -> SocketAddr {
 /// How the connector reaches the emulators.
 #[derive(Default)]
 pub struct Wiring {
-    /// Route Salesforce traffic through this address (a proxy) instead of the org's own.
-    pub salesforce_via: Option<SocketAddr>,
-    /// Route PBX traffic (REST and UCI) through this address.
-    pub pbx_via: Option<SocketAddr>,
+    /// Route Salesforce traffic through a [`proxy::FaultProxy`] starting in this mode.
+    pub salesforce_proxy: Option<proxy::Mode>,
+    /// Route PBX traffic (REST and UCI, not the PBX's callbacks) through a proxy.
+    pub pbx_proxy: Option<proxy::Mode>,
     /// Fault settings of the org before the connector starts.
     pub org_options: ctibridge_emulator_salesforce::Options,
     /// Short keepAlive and backoff, so lost UCI sessions are noticed in seconds.
@@ -40,6 +40,8 @@ pub struct Wiring {
     pub credentials: Vec<(&'static str, &'static str)>,
     /// Wait for the first full read and every credential's UCI session.
     pub wait_ready: bool,
+    /// Faults set on the org before the connector starts.
+    pub org_setup: Option<fn(&ctibridge_emulator_salesforce::Control)>,
 }
 
 /// Both emulators and a connector between them.
@@ -49,6 +51,8 @@ pub struct World {
     pub running: ctibridge_server::Running,
     pub base: String,
     pub dir: tempfile::TempDir,
+    pub salesforce_proxy: Option<proxy::FaultProxy>,
+    pub pbx_proxy: Option<proxy::FaultProxy>,
 }
 
 /// Ben and Clara with their passwords: the usual pair of users of these tests.
@@ -63,12 +67,18 @@ pub async fn world() -> World {
     .await
 }
 
-fn via(url: &url::Url, addr: Option<SocketAddr>) -> url::Url {
+async fn proxied(
+    url: &url::Url,
+    mode: Option<proxy::Mode>,
+) -> (url::Url, Option<proxy::FaultProxy>) {
+    let Some(mode) = mode else {
+        return (url.clone(), None);
+    };
+    let p = proxy::FaultProxy::start(url.socket_addrs(|| None).unwrap()[0]).await;
+    p.set_mode(mode);
     let mut u = url.clone();
-    if let Some(a) = addr {
-        u.set_port(Some(a.port())).unwrap();
-    }
-    u
+    u.set_port(Some(p.addr().port())).unwrap();
+    (u, Some(p))
 }
 
 pub async fn world_with(w: Wiring) -> World {
@@ -78,16 +88,19 @@ pub async fn world_with(w: Wiring) -> World {
     let pbx = ctibridge_emulator_starface::spawn(loopback(), Default::default())
         .await
         .unwrap();
+    if let Some(setup) = w.org_setup {
+        setup(&org.control());
+    }
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let (org_url, salesforce_proxy) = proxied(org.url(), w.salesforce_proxy).await;
+    let (pbx_url, pbx_proxy) = proxied(pbx.url(), w.pbx_proxy).await;
     let config = Config::demo(
         dir.path().to_path_buf(),
         addr,
-        via(pbx.url(), w.pbx_via),
-        LoginUrl::parse(via(org.url(), w.salesforce_via).as_str())
-            .unwrap()
-            .0,
+        pbx_url,
+        LoginUrl::parse(org_url.as_str()).unwrap().0,
     );
     let running = ctibridge_server::start_with(
         config,
@@ -121,6 +134,8 @@ pub async fn world_with(w: Wiring) -> World {
         running,
         base: format!("http://{addr}"),
         dir,
+        salesforce_proxy,
+        pbx_proxy,
     };
     if w.wait_ready {
         let state = world.running.state().clone();
