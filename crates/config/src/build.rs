@@ -17,9 +17,9 @@ use crate::read::{
 use crate::tree::{Table, env_var_for};
 use crate::values::COUNTRY_FIX;
 use crate::{
-    ApiVersion, Config, CountryCode, DEFAULT_SYNC_INTERVAL_SECS, DialingConfig, InstanceConfig,
-    LogConfig, LogLevel, MAX_SYNC_INTERVAL_SECS, SalesforceConfig, ServerConfig, StarfaceConfig,
-    TlsConfig, UserRef,
+    ApiVersion, CallsConfig, Config, CountryCode, DEFAULT_SYNC_INTERVAL_SECS, DialingConfig,
+    InstanceConfig, LogConfig, LogLevel, MAX_SYNC_INTERVAL_SECS, MissedGroupCalls,
+    SalesforceConfig, ServerConfig, StarfaceConfig, TlsConfig, UnknownCallerObject, UserRef,
 };
 
 /// `[server] listen` when absent.
@@ -633,6 +633,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
         let enabled = flag(s, "enabled", true, f);
         let import_contacts = flag(s, "import_contacts", false, f);
         let sync_interval = sync_interval(s, f);
+        let calls = calls(s, f);
         let users = users(s, f);
         let groups = groups(s, f);
         let where_set = s
@@ -668,6 +669,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
             groups,
             import_contacts,
             sync_interval,
+            calls,
             salesforce,
         ) {
             (
@@ -678,6 +680,7 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
                 Some(groups),
                 Some(import_contacts),
                 Some(sync_interval),
+                Some(calls),
                 Some(salesforce),
             ) => out.push(InstanceConfig {
                 name,
@@ -687,10 +690,83 @@ fn instances(root: &Section<'_>, f: &mut Findings) -> Option<Vec<InstanceConfig>
                 groups,
                 import_contacts,
                 sync_interval,
+                calls,
                 salesforce,
             }),
             _ => ok = false,
         }
+    }
+    ok.then_some(out)
+}
+
+/// `log_calls`, `missed_group_calls` and `unknown_caller_object` of an instance.
+fn calls(s: &Section<'_>, f: &mut Findings) -> Option<CallsConfig> {
+    let mut out = CallsConfig::default();
+    let mut ok = true;
+    if let Some(list) = s.strings("log_calls", &mut f.errors) {
+        out.log_inbound = false;
+        out.log_outbound = false;
+        out.log_missed = false;
+        out.log_internal = false;
+        for (i, field) in list.value.into_iter().enumerate() {
+            match field.value.trim().to_ascii_lowercase().as_str() {
+                "inbound" => out.log_inbound = true,
+                "outbound" => out.log_outbound = true,
+                "missed" => out.log_missed = true,
+                "internal" => out.log_internal = true,
+                other => {
+                    ok = false;
+                    f.errors.push(ConfigError::Invalid {
+                        key: format!("{}[{i}]", s.key("log_calls")),
+                        origin: field.origin,
+                        problem: format!("{other:?} is not a kind of call"),
+                        fix: "use \"inbound\", \"outbound\", \"missed\" or \"internal\"; [] logs no calls"
+                            .to_owned(),
+                    });
+                }
+            }
+        }
+    } else if s.node("log_calls").is_some() {
+        ok = false;
+    }
+    match s.string("missed_group_calls", &mut f.errors) {
+        Some(field) => match field.value.trim().to_ascii_lowercase().as_str() {
+            "group" => out.missed_group_calls = MissedGroupCalls::Group,
+            "each" => out.missed_group_calls = MissedGroupCalls::Each,
+            "none" => out.missed_group_calls = MissedGroupCalls::None,
+            other => {
+                ok = false;
+                f.errors.push(invalid(
+                    s,
+                    "missed_group_calls",
+                    &field,
+                    format!("{other:?} is not one of group, each, none"),
+                    "write \"group\" (one Task for the group), \"each\" (one per member who \
+                     rang) or \"none\""
+                        .to_owned(),
+                ));
+            }
+        },
+        None if s.node("missed_group_calls").is_some() => ok = false,
+        None => {}
+    }
+    match s.string("unknown_caller_object", &mut f.errors) {
+        Some(field) => match field.value.trim().to_ascii_lowercase().as_str() {
+            "lead" => out.unknown_caller_object = UnknownCallerObject::Lead,
+            "contact" => out.unknown_caller_object = UnknownCallerObject::Contact,
+            other => {
+                ok = false;
+                f.errors.push(invalid(
+                    s,
+                    "unknown_caller_object",
+                    &field,
+                    format!("{other:?} cannot be created for an unknown caller"),
+                    "write \"Lead\" or \"Contact\"".to_owned(),
+                ));
+            }
+        },
+        None if s.node("unknown_caller_object").is_some() => ok = false,
+        None => {}
     }
     ok.then_some(out)
 }

@@ -15,7 +15,7 @@
 //! | `[log]` | `level` |
 //! | `[starface]` | `url`, `admin_login`, `admin_password` \| `admin_password_file` |
 //! | `[dialing]` | `country`, `outside_line_prefix`, `internal_number_max_len` |
-//! | `[[instance]]` | `name`, `description`, `enabled`, `users`, `groups`, `import_contacts`, `sync_interval_secs` |
+//! | `[[instance]]` | `name`, `description`, `enabled`, `users`, `groups`, `import_contacts`, `sync_interval_secs`, `log_calls`, `missed_group_calls`, `unknown_caller_object` |
 //! | `[instance.salesforce]` | `login_url`, `client_id`, `client_secret` \| `client_secret_file`, `api_version` |
 //!
 //! Environment overrides win over the file. Keys are joined by `__` and upper-cased;
@@ -151,8 +151,71 @@ pub struct InstanceConfig {
     pub import_contacts: bool,
     /// `sync_interval_secs`: how often changes are read from the org (default 60 s).
     pub sync_interval: std::time::Duration,
+    /// `log_calls`, `missed_group_calls`, `unknown_caller_object`: call logging and records
+    /// for unknown callers.
+    pub calls: CallsConfig,
     /// `[instance.salesforce]`
     pub salesforce: SalesforceConfig,
+}
+
+/// What an instance logs as Tasks, and what it creates for unknown callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallsConfig {
+    /// `log_calls` has `inbound`: answered inbound calls.
+    pub log_inbound: bool,
+    /// `log_calls` has `outbound`: outbound calls, reached or not.
+    pub log_outbound: bool,
+    /// `log_calls` has `missed`: inbound calls nobody answered.
+    pub log_missed: bool,
+    /// `log_calls` has `internal`: calls between PBX users.
+    pub log_internal: bool,
+    /// `missed_group_calls`: `group` (default), `each` or `none`.
+    pub missed_group_calls: MissedGroupCalls,
+    /// `unknown_caller_object`: `Lead` (default) or `Contact`.
+    pub unknown_caller_object: UnknownCallerObject,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        // Internal calls are colleagues, not customers: logging them floods activity lists.
+        Self {
+            log_inbound: true,
+            log_outbound: true,
+            log_missed: true,
+            log_internal: false,
+            missed_group_calls: MissedGroupCalls::Group,
+            unknown_caller_object: UnknownCallerObject::Lead,
+        }
+    }
+}
+
+/// Which group calls that nobody answered become Tasks (an answered one is logged once, for
+/// the member who answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissedGroupCalls {
+    /// One Task for the group.
+    Group,
+    /// One Task for each member whose phone rang.
+    Each,
+    /// None.
+    None,
+}
+
+/// The object created for an unknown caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownCallerObject {
+    Lead,
+    Contact,
+}
+
+impl UnknownCallerObject {
+    /// The Salesforce object name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownCallerObject::Lead => "Lead",
+            UnknownCallerObject::Contact => "Contact",
+        }
+    }
 }
 
 /// `[instance.salesforce]`: the org and the connected app.
@@ -268,6 +331,7 @@ impl Config {
                 groups: vec!["Sales".to_owned(), "Support".to_owned()],
                 import_contacts: true,
                 sync_interval: std::time::Duration::from_secs(DEFAULT_SYNC_INTERVAL_SECS),
+                calls: CallsConfig::default(),
                 salesforce: SalesforceConfig {
                     login_url: salesforce_url,
                     client_id: "demo-consumer-key".to_owned(),

@@ -29,6 +29,9 @@ pub(crate) const INSTANCE_KEYS: &[&str] = &[
     "groups",
     "import_contacts",
     "sync_interval_secs",
+    "log_calls",
+    "missed_group_calls",
+    "unknown_caller_object",
     "salesforce",
 ];
 /// Keys of each `[instance.salesforce]`.

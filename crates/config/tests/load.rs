@@ -165,6 +165,9 @@ fn example_mentions_every_key() {
         "groups",
         "import_contacts",
         "sync_interval_secs",
+        "log_calls",
+        "missed_group_calls",
+        "unknown_caller_object",
         "login_url",
         "client_id",
         "client_secret",
@@ -1039,4 +1042,49 @@ fn mangled_files_and_environments_never_panic() {
     ] {
         let _ = load(text, &[]);
     }
+}
+
+#[test]
+fn call_logging_defaults_to_inbound_outbound_missed_and_one_task_per_missed_group_call() {
+    let c = load(MINIMAL, &[]).unwrap().config;
+    let calls = &c.instances[0].calls;
+    assert!(calls.log_inbound && calls.log_outbound && calls.log_missed);
+    assert!(!calls.log_internal);
+    assert_eq!(
+        calls.missed_group_calls,
+        ctibridge_config::MissedGroupCalls::Group
+    );
+    assert_eq!(calls.unknown_caller_object.as_str(), "Lead");
+
+    let toml = MINIMAL.replace(
+        "groups = [\"Sales\"]",
+        "groups = [\"Sales\"]\nlog_calls = [\"Internal\", \"outbound\"]\nmissed_group_calls = \"each\"\nunknown_caller_object = \"Contact\"",
+    );
+    let c = load(&toml, &[]).unwrap().config;
+    let calls = &c.instances[0].calls;
+    assert!(calls.log_internal && calls.log_outbound);
+    assert!(!calls.log_inbound && !calls.log_missed);
+    assert_eq!(
+        calls.missed_group_calls,
+        ctibridge_config::MissedGroupCalls::Each
+    );
+    assert_eq!(calls.unknown_caller_object.as_str(), "Contact");
+}
+
+#[test]
+fn unknown_call_kinds_group_modes_and_objects_are_named() {
+    let toml = MINIMAL.replace(
+        "groups = [\"Sales\"]",
+        "groups = [\"Sales\"]\nlog_calls = [\"inbound\", \"voicemail\"]\nmissed_group_calls = \"all\"\nunknown_caller_object = \"Account\"",
+    );
+    let errs = errors(&toml, &[]);
+    assert_eq!(
+        keys(&errs),
+        vec![
+            "instance[0].log_calls[1]",
+            "instance[0].missed_group_calls",
+            "instance[0].unknown_caller_object"
+        ]
+    );
+    assert!(errs[0].to_string().contains("voicemail"));
 }

@@ -33,16 +33,7 @@ const MAX_NOTES: usize = 32_000;
 /// Longest call result a panel may send.
 const MAX_RESULT: usize = 200;
 
-/// Which group calls nobody answered get a Task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissedGroupCalls {
-    /// One Task for the group.
-    Group,
-    /// One Task for each member who rang.
-    Each,
-    /// None.
-    None,
-}
+pub use ctibridge_config::MissedGroupCalls;
 
 /// What an instance logs and creates; the defaults are the product's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +63,20 @@ impl Default for CallPolicy {
     }
 }
 
-/// The policy of an instance.
-pub fn policy(_instance: Option<&InstanceConfig>) -> CallPolicy {
-    CallPolicy::default()
+/// The policy of an instance, from its `[[instance]]` keys.
+pub fn policy(instance: Option<&InstanceConfig>) -> CallPolicy {
+    let Some(c) = instance.map(|i| &i.calls) else {
+        return CallPolicy::default();
+    };
+    CallPolicy {
+        inbound: c.log_inbound,
+        outbound: c.log_outbound,
+        missed: c.log_missed,
+        internal: c.log_internal,
+        missed_group_calls: c.missed_group_calls,
+        unknown_caller_object: c.unknown_caller_object.as_str().to_owned(),
+        ..CallPolicy::default()
+    }
 }
 
 /// Notes and result a user typed for a call.

@@ -159,6 +159,7 @@ pub fn to_config(s: &StoredInstance) -> Result<InstanceConfig, String> {
         groups: s.groups.clone(),
         import_contacts: s.import_contacts,
         sync_interval: Duration::from_secs(s.sync_interval_secs.clamp(1, MAX_SYNC_INTERVAL_SECS)),
+        calls: Default::default(),
         salesforce: SalesforceConfig {
             login_url,
             client_id: s.client_id.clone(),
