@@ -42,6 +42,10 @@ const TEXT = {
     'inst.ok': 'Connection works: {detail}', 'inst.fail': 'Connection failed: {detail}',
     'inst.confirm_delete': 'Delete the instance "{name}"? This applies after a restart.', 'inst.pbx_unread': 'The PBX directory has not been read yet; type users and groups by hand.',
     'inst.none': 'No instances yet.', 'inst.saved': 'Saved "{name}".',
+    'sync.every': 'every {n} s', 'sync.last': 'last cycle {at}', 'sync.paused': 'Paused since {since}:',
+    'sync.object': 'Object', 'sync.records': 'Records', 'sync.progress': 'Full sync progress', 'sync.full': 'Last full sync', 'sync.incremental': 'Last change read',
+    'sync.export': 'Address book export (tag {tag}): {n} contacts on the PBX; since start {c} created, {u} changed, {d} deleted; last {at}',
+    'inst.url_col': 'Login URL',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
   },
   de: {
@@ -80,6 +84,10 @@ const TEXT = {
     'inst.ok': 'Verbindung funktioniert: {detail}', 'inst.fail': 'Verbindung fehlgeschlagen: {detail}',
     'inst.confirm_delete': 'Instanz „{name}“ löschen? Das wirkt nach einem Neustart.', 'inst.pbx_unread': 'Die Telefonanlage wurde noch nicht gelesen; Benutzer und Gruppen bitte eintippen.',
     'inst.none': 'Noch keine Instanzen.', 'inst.saved': '„{name}“ gespeichert.',
+    'sync.every': 'alle {n} s', 'sync.last': 'letzter Durchlauf {at}', 'sync.paused': 'Pausiert seit {since}:',
+    'sync.object': 'Objekt', 'sync.records': 'Datensätze', 'sync.progress': 'Fortschritt (vollständig)', 'sync.full': 'Letzte vollständige Synchronisation', 'sync.incremental': 'Letzte Änderungen gelesen',
+    'sync.export': 'Adressbuch-Export (Tag {tag}): {n} Kontakte in der Telefonanlage; seit Start {c} angelegt, {u} geändert, {d} gelöscht; zuletzt {at}',
+    'inst.url_col': 'Login-URL',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
   },
 };
@@ -189,7 +197,7 @@ async function loadStatus() {
   for (const i of s.instances) {
     const usage = i.api_usage ? `${i.api_usage.used} / ${i.api_usage.limit} (${Math.round((100 * i.api_usage.used) / Math.max(1, i.api_usage.limit))} %)` : '–';
     const records = Object.entries(i.records || {}).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join(', ') || '–';
-    const sync = i.sync ? `<span class="muted">${esc(t('status.sync'))}</span><span>${esc(JSON.stringify(i.sync))}</span>` : '';
+    const sync = syncHtml(i.sync);
     html += `<section class="status-instance" data-instance="${esc(i.name)}"><h2>${esc(i.name)} <span class="muted">${esc(i.description)}</span></h2><div class="kv">
       <span class="muted">${esc(t('status.url'))}</span><span>${esc(i.login_url)}</span>
       <span class="muted">${esc(t('status.sf'))}</span><span>${link(i.salesforce)}</span>
@@ -200,6 +208,31 @@ async function loadStatus() {
       ${usersTable(d.users.filter((u) => u.instance === i.name), false)}</section>`;
   }
   $('page-status').innerHTML = html;
+}
+
+// The sync engine's state (issue "Sync"): each object's position, errors and progress, the
+// address-book export and a pause while the org's API allowance is spent.
+function syncHtml(sync) {
+  if (!sync || typeof sync !== 'object') return '';
+  let html = `<span class="muted">${esc(t('status.sync'))}</span><span>`;
+  html += `${esc(t('sync.every', { n: sync.interval_secs ?? '–' }))}, ${esc(t('sync.last', { at: when(sync.last_cycle_at) }))}`;
+  if (sync.paused) html += `<div class="problem">${esc(t('sync.paused', { since: when(sync.paused.since) }))} ${esc(sync.paused.reason)}</div>`;
+  const objects = Object.entries(sync.objects || {});
+  if (objects.length) {
+    html += `<table class="sync"><thead><tr><th>${esc(t('sync.object'))}</th><th>${esc(t('sync.records'))}</th><th>${esc(t('sync.progress'))}</th><th>${esc(t('sync.full'))}</th><th>${esc(t('sync.incremental'))}</th><th>API</th></tr></thead><tbody>`;
+    for (const [name, o] of objects) {
+      const p = o.progress ? `${o.progress.done}${o.progress.total != null ? ` / ${o.progress.total}` : ''}` : '–';
+      html += `<tr data-object="${esc(name)}"><td>${esc(name)}</td><td>${esc(o.records)}</td><td>${esc(p)}</td><td>${esc(when(o.last_full_sync))}</td><td>${esc(when(o.last_incremental_sync))}</td><td>${esc(o.api_calls)}</td></tr>`;
+      if (o.error) html += `<tr><td></td><td colspan="5" class="problem">${esc(o.error)}</td></tr>`;
+    }
+    html += '</tbody></table>';
+  }
+  const e = sync.export;
+  if (e) {
+    html += `<div>${esc(t('sync.export', { tag: e.tag, n: e.contacts_exported ?? '–', c: e.created, u: e.updated, d: e.deleted, at: when(e.last_export_at) }))}</div>`;
+    if (e.error) html += `<div class="problem">${esc(e.error)}</div>`;
+  }
+  return `${html}</span>`;
 }
 
 function usersTable(rows, withInstance) {
@@ -290,7 +323,7 @@ function renderInstances(note) {
   if (note) html += note;
   if (!d.instances.length) html += `<p class="muted">${esc(t('inst.none'))}</p>`;
   else {
-    html += `<table><thead><tr><th>${esc(t('inst.name'))}</th><th>${esc(t('inst.login_url'))}</th><th>${esc(t('inst.users'))}</th><th>${esc(t('inst.enabled'))}</th><th></th></tr></thead><tbody>`;
+    html += `<table><thead><tr><th>${esc(t('inst.name'))}</th><th>${esc(t('inst.url_col'))}</th><th>${esc(t('inst.users'))}</th><th>${esc(t('inst.enabled'))}</th><th></th></tr></thead><tbody>`;
     d.instances.forEach((i, n) => {
       html += `<tr data-instance="${esc(i.name)}"><td><strong>${esc(i.name)}</strong><div class="muted">${esc(i.description)}</div></td>
         <td>${esc(i.login_url)}</td><td>${esc([...i.users, ...i.groups.map((g) => `[${g}]`)].join(', '))}</td>
