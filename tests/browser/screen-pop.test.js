@@ -109,10 +109,7 @@ test('a suppressed number says so and opens nothing', T, async (t) => {
   assert.deepEqual(screenPops(await openCtiCalls(host.page)), []);
 });
 
-test('a group call rings a member and says which group it came through', {
-  ...T,
-  todo: 'server: Call.group carries the PBX groupID ("7"), the contract says the group name ("Sales")',
-}, async (t) => {
+test('a group call rings a member and says which group it came through', T, async (t) => {
   const demo = await startDemo(t);
   const browser = await launchBrowser(t);
   const host = await openHost(browser, demo, { user: '1002' });

@@ -136,10 +136,7 @@ test('with auto-open off the card shows but nothing opens, and the setting is ke
     { message: 'the screenPop of the opened record' });
 });
 
-test('a wrong STARFACE password is named in the panel; the right one connects the phone again', {
-  ...T,
-  todo: 'server: after a refused UCI login, a second PUT /panel/api/starface-credentials (204) starts no new UCI login',
-}, async (t) => {
+test('a wrong STARFACE password is named in the panel; the right one connects the phone again', T, async (t) => {
   const demo = await startDemo(t);
   const browser = await launchBrowser(t);
   const host = await openHost(browser, demo, { user: '1003' });

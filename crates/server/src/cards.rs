@@ -47,6 +47,8 @@ pub fn card_query_fields(object: &str) -> Vec<&'static str> {
 /// One record's card.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
+    pub object: String,
+    pub name: String,
     pub fields: Vec<CardField>,
 }
 
@@ -72,7 +74,19 @@ impl CardBook {
                 })
             })
             .collect();
-        self.cards.insert(id, Card { fields });
+        let name = row
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        self.cards.insert(
+            id,
+            Card {
+                object: object.to_owned(),
+                name,
+                fields,
+            },
+        );
     }
 
     /// The card of a record.

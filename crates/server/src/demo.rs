@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -44,6 +44,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/demo/", get(page))
         .route("/demo/api/info", get(info))
         .route("/demo/api/play", post(play))
+        .route("/demo/api/record/{id}", get(record))
 }
 
 async fn page() -> Response {
@@ -68,14 +69,52 @@ struct PlayBody {
     user: Option<String>,
 }
 
+/// What the host page shows as "the record Salesforce opened": the connector's card of it.
+async fn record(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    if state.demo.is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(sf_id) = ctibridge_domain::SalesforceId::parse(&id) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "not a Salesforce id"})),
+        )
+            .into_response();
+    };
+    for inst in &state.config.instances {
+        if let Some(card) = state.lookup(&inst.name).and_then(|l| l.cards.get(&sf_id)) {
+            return Json(json!({
+                "id": sf_id.to_string(),
+                "object": card.object,
+                "name": card.name,
+                "fields": card.fields,
+            }))
+            .into_response();
+        }
+    }
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "no such record"})),
+    )
+        .into_response()
+}
+
 /// The numbers the demo plays, taken from what the connector really indexed.
 fn pick_number(state: &AppState, want: usize) -> Option<E164> {
     let inst = state.config.instances.first()?;
     let lookup = state.lookup(&inst.name)?;
-    lookup.samples.iter().copied().find(|n| {
-        let m = lookup.index.lookup(n);
-        m.len() == want && m.iter().all(|x| x.strength == MatchStrength::Exact)
-    })
+    let fitting: Vec<E164> = lookup
+        .samples
+        .iter()
+        .copied()
+        .filter(|n| {
+            let m = lookup.index.lookup(n);
+            m.len() == want && m.iter().all(|x| x.strength == MatchStrength::Exact)
+        })
+        .collect();
+    // A different caller each time makes the demo feel like a phone, not a loop.
+    use rand::seq::IndexedRandom;
+    fitting.choose(&mut rand::rng()).copied()
 }
 
 /// A valid number that no record has.

@@ -36,7 +36,6 @@ pub fn router() -> Router<Arc<AppState>> {
     let limited = || axum::middleware::from_fn_with_state(sign_in.clone(), crate::ratelimit::limit);
     Router::new()
         .route("/panel", get(page))
-        .route("/panel/", get(page))
         .route("/panel/panel.js", get(script))
         .route("/panel/panel.css", get(style))
         .route("/panel/config", get(config))

@@ -19,6 +19,18 @@ pub struct PbxDirectory {
     pub users: Vec<User>,
     /// Group name -> ids of its member users.
     pub groups: BTreeMap<String, Vec<i64>>,
+    /// The ids a call event may carry in `groupID` (the group's id and its `groupId`) -> name.
+    pub group_names: BTreeMap<String, String>,
+}
+
+impl PbxDirectory {
+    /// The name of the group a call event's `groupID` names; the id itself when unknown.
+    pub fn group_name(&self, id: &str) -> String {
+        self.group_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
 }
 
 impl PbxDirectory {
@@ -73,6 +85,7 @@ pub async fn read_directory(
 ) -> Result<PbxDirectory, ctibridge_starface::rest::RestError> {
     let users = client.users().await?;
     let mut groups = BTreeMap::new();
+    let mut group_names = BTreeMap::new();
     for g in client.groups().await? {
         let detail = client.group(g.id).await?;
         let name = if g.groupname.is_empty() {
@@ -80,9 +93,17 @@ pub async fn read_directory(
         } else {
             g.groupname.clone()
         };
+        group_names.insert(g.id.to_string(), name.clone());
+        if let Some(gid) = detail.group_id.as_ref().filter(|s| !s.is_empty()) {
+            group_names.insert(gid.clone(), name.clone());
+        }
         groups.insert(name, detail.member_ids().collect());
     }
-    Ok(PbxDirectory { users, groups })
+    Ok(PbxDirectory {
+        users,
+        groups,
+        group_names,
+    })
 }
 
 /// Keeps the directory fresh: at start, then every `every`, with a quicker retry after failures.
@@ -150,6 +171,7 @@ mod tests {
                 user(3, "1003", "d@x"),
             ],
             groups: BTreeMap::from([("Sales".to_owned(), vec![1, 2])]),
+            group_names: BTreeMap::new(),
         };
         let (users, unknown) = dir.users_in_scope(
             &[

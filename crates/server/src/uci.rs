@@ -34,12 +34,23 @@ struct Managed {
     auth: SecretString,
     /// A handle on the same session for requests (click-to-dial, phone ids).
     session: UciSession,
+    /// SHA-256 of the stored credential the session uses, to remember a refused one.
+    credential: [u8; 32],
     supervisor: SessionSupervisor,
+}
+
+fn fingerprint(hash: &SecretString) -> [u8; 32] {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    Sha256::digest(hash.expose_secret().as_bytes()).into()
 }
 
 /// Every user's UCI session and the call tracker their events feed.
 pub struct UciManager {
     sessions: Mutex<HashMap<String, Managed>>,
+    /// Users whose stored credential the PBX refused (its fingerprint): no new attempt until
+    /// the user enters another one, so that a wrong password cannot lock the account.
+    refused: Mutex<HashMap<String, [u8; 32]>>,
     tracker: Mutex<CallTracker>,
     changed: Notify,
     supervisor: Mutex<SupervisorConfig>,
@@ -65,6 +76,7 @@ impl UciManager {
     pub fn new(supervisor: SupervisorConfig) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
             tracker: Mutex::new(CallTracker::new()),
             changed: Notify::new(),
             supervisor: Mutex::new(supervisor),
@@ -208,7 +220,7 @@ async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
                 .or_insert_with(|| inst.name.clone());
         }
     }
-    let stale: Vec<Managed> = {
+    let stale: Vec<(String, Managed)> = {
         let mut sessions = lock(&state.uci.sessions);
         let gone: Vec<String> = sessions
             .iter()
@@ -216,12 +228,17 @@ async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
             .map(|(login, _)| login.clone())
             .collect();
         gone.into_iter()
-            .filter_map(|l| sessions.remove(&l))
+            .filter_map(|l| sessions.remove(&l).map(|m| (l, m)))
             .collect()
     };
-    for m in stale {
-        // A finished supervisor gave up (credentials refused): it restarts only after new
-        // credentials, which `set_credentials` signals; keep its state visible meanwhile.
+    for (login, m) in stale {
+        // A supervisor that gave up because the PBX refused the credentials is not restarted
+        // with the same ones.
+        if let SessionState::Failed(f) = m.supervisor.state()
+            && f.kind == FailureKind::CredentialsRefused
+        {
+            lock(&state.uci.refused).insert(login, m.credential);
+        }
         tokio::spawn(m.supervisor.stop());
     }
     for (login, instance) in wanted {
@@ -239,14 +256,7 @@ async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
                 continue;
             }
         };
-        if matches!(state.hub.uci(&login).state, "failed")
-            && state
-                .hub
-                .uci(&login)
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.starts_with("STARFACE refused"))
-        {
+        if lock(&state.uci.refused).get(&login) == Some(&fingerprint(&hash)) {
             // Refused before with these credentials: wait for new ones.
             continue;
         }
@@ -297,6 +307,7 @@ fn start_session(
         instance: instance.to_owned(),
         secret,
         auth,
+        credential: fingerprint(hash),
         session: session.clone(),
         supervisor: SessionSupervisor::spawn(session, lock(&state.uci.supervisor).clone(), tx),
     })
@@ -440,7 +451,13 @@ pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
             CallOutcome::Busy => "busy",
         }),
         remote,
-        group: call.group_id.clone(),
+        group: call
+            .group_id
+            .as_ref()
+            .map(|id| match state.pbx_directory() {
+                Some(dir) => dir.group_name(id),
+                None => id.clone(),
+            }),
         matches,
         started_at: call.started_at,
         ended_at: call.ended_at,

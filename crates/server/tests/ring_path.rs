@@ -296,3 +296,25 @@ async fn a_forged_token_gets_no_calls_and_bad_callbacks_are_refused() {
     let _ = Arc::clone(w.running.state());
     w.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_password_is_reported_and_the_right_one_connects_again() {
+    let w = world().await;
+    let state = w.running.state().clone();
+    ctibridge_server::uci::set_credentials(&state, "1003", &"wrong".to_owned().into())
+        .await
+        .unwrap();
+    eventually("the refusal", || {
+        let u = state.hub.uci("1003");
+        u.state == "failed" && u.detail.as_deref().is_some_and(|d| d.contains("refused"))
+    })
+    .await;
+    ctibridge_server::uci::set_credentials(&state, "1003", &"david-pass".to_owned().into())
+        .await
+        .unwrap();
+    eventually("the session with the right password", || {
+        state.hub.uci("1003").state == "active"
+    })
+    .await;
+    w.running.shutdown().await;
+}
