@@ -94,6 +94,34 @@ const STRINGS = {
     'set.starface_user': 'STARFACE',
     'set.phone': 'Phone connection',
     'error.generic': 'Something went wrong: {error}',
+    'new.contact': 'New Contact',
+    'new.lead': 'New Lead',
+    'new.failed': 'Salesforce could not open the new record form: {error}',
+    'notes.label': 'Notes',
+    'notes.placeholder': 'What was the call about?',
+    'notes.result': 'Call result',
+    'notes.result.none': '– no result –',
+    'notes.save': 'Save to Salesforce',
+    'notes.saving': 'Saving…',
+    'notes.saved': 'Saved to the call’s Task',
+    'notes.saved_later': 'Saved; goes into the Task when the call ends',
+    'notes.failed': 'Could not save the notes: {error}',
+    'result.reached': 'Reached',
+    'result.callback': 'Callback agreed',
+    'result.voicemail': 'Left voicemail',
+    'result.not_interested': 'Not interested',
+    'result.wrong_number': 'Wrong number',
+    'today.title': 'Today’s calls',
+    'today.empty': 'No calls logged today.',
+    'log.pending': 'Logging…',
+    'log.written': 'Logged',
+    'log.failed': 'Not logged',
+    'log.skipped': 'Logged for a colleague',
+    'log.open': 'Open Task',
+    'log.retry': 'Try again',
+    'set.phone_id': 'Phone for click-to-dial',
+    'set.phone_id.primary': 'Primary phone ({phone})',
+    'set.phone_id.none': 'Connect your STARFACE phone first.',
   },
   de: {
     'conn.live': 'Verbunden',
@@ -183,8 +211,39 @@ const STRINGS = {
     'set.starface_user': 'STARFACE',
     'set.phone': 'Telefonverbindung',
     'error.generic': 'Etwas ist schiefgegangen: {error}',
+    'new.contact': 'Neuer Kontakt',
+    'new.lead': 'Neuer Interessent',
+    'new.failed': 'Salesforce konnte das Formular nicht öffnen: {error}',
+    'notes.label': 'Notizen',
+    'notes.placeholder': 'Worum ging es im Gespräch?',
+    'notes.result': 'Anrufergebnis',
+    'notes.result.none': '– kein Ergebnis –',
+    'notes.save': 'In Salesforce speichern',
+    'notes.saving': 'Speichert…',
+    'notes.saved': 'In der Aufgabe des Anrufs gespeichert',
+    'notes.saved_later': 'Gespeichert; kommt nach dem Anruf in die Aufgabe',
+    'notes.failed': 'Notizen konnten nicht gespeichert werden: {error}',
+    'result.reached': 'Erreicht',
+    'result.callback': 'Rückruf vereinbart',
+    'result.voicemail': 'Auf Mailbox gesprochen',
+    'result.not_interested': 'Kein Interesse',
+    'result.wrong_number': 'Falsche Nummer',
+    'today.title': 'Heutige Anrufe',
+    'today.empty': 'Heute noch keine Anrufe protokolliert.',
+    'log.pending': 'Wird protokolliert…',
+    'log.written': 'Protokolliert',
+    'log.failed': 'Nicht protokolliert',
+    'log.skipped': 'Für Kollegen protokolliert',
+    'log.open': 'Aufgabe öffnen',
+    'log.retry': 'Erneut versuchen',
+    'set.phone_id': 'Telefon für Click-to-Dial',
+    'set.phone_id.primary': 'Haupttelefon ({phone})',
+    'set.phone_id.none': 'Verbinden Sie zuerst Ihr STARFACE-Telefon.',
   },
 };
+
+/** Call results offered in the panel; the Task's CallDisposition gets the English text. */
+const RESULTS = ['reached', 'callback', 'voicemail', 'not_interested', 'wrong_number'];
 
 const OBJECT_LABELS = {
   en: { Contact: 'Contact', Lead: 'Lead', Account: 'Account' },
@@ -305,6 +364,10 @@ const host = {
     const type = this.api?.SCREENPOP_TYPE?.SOBJECT ?? 'sobject';
     return this.call('screenPop', { type, params: { recordId } });
   },
+  newRecord(entityName, defaultFieldValues) {
+    const type = this.api?.SCREENPOP_TYPE?.NEW_RECORD_MODAL ?? 'newRecord';
+    return this.call('screenPop', { type, params: { entityName, defaultFieldValues } });
+  },
   async load(url) {
     await new Promise((resolve, reject) => {
       const s = document.createElement('script');
@@ -347,6 +410,9 @@ const state = {
   credentials: { busy: false, error: null, editing: false },
   settingsStatus: null, // {kind: saving|saved|failed, text}
   nosfMessage: '',
+  notes: new Map(), // call id -> {notes, result, status: {kind, text}}
+  today: null, // [{call_id, state, task_id, ...}] from /api/calls
+  phones: null, // {phones, primary, selected} from /api/phones
 };
 
 const handled = new Set(readJson(HANDLED_KEY, []));
@@ -666,11 +732,13 @@ function onServerMessage(msg) {
       state.calls.clear();
       for (const c of msg.calls ?? []) if (c?.id) state.calls.set(c.id, c);
       for (const c of state.calls.values()) react(c);
+      loadToday();
       render();
       break;
     }
     case 'call':
       if (msg.call?.id) {
+        if (msg.call.state === 'ended') setTimeout(loadToday, 1000);
         state.calls.set(msg.call.id, msg.call);
         trimEnded();
         react(msg.call);
@@ -741,11 +809,86 @@ function onClickToDial(payload) {
   if (!number) return;
   host.show().catch(() => {});
   banner('dial', 'info', t('dial.dialing', { number }), 30000);
-  api('POST', '/api/dial', { number, record_id: payload?.recordId ?? null }).catch((e) => {
-    // The server places calls from issue 6 on; until then the route does not exist.
-    if (e instanceof HttpError && e.status === 404) return;
+  api('POST', '/api/dial', {
+    number,
+    record_id: payload?.recordId ?? null,
+    record_name: payload?.recordName ?? null,
+    object: payload?.objectType ?? null,
+  }).catch((e) => {
     banner('dial', 'error', t('dial.failed', { number, error: e.message }), 10000);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown callers, notes and today's calls.
+
+function newRecord(c, entityName) {
+  const values = { Phone: c.remote?.e164 || c.remote?.raw || '' };
+  const name = (c.remote?.name ?? '').trim();
+  if (name) {
+    const at = name.lastIndexOf(' ');
+    if (at > 0) {
+      values.FirstName = name.slice(0, at).trim();
+      values.LastName = name.slice(at + 1).trim();
+    } else {
+      values.LastName = name;
+    }
+  }
+  host.newRecord(entityName, values).catch((e) => banner('pop', 'error', t('new.failed', { error: e.message }), 8000));
+}
+
+function notesOf(id) {
+  if (!state.notes.has(id)) state.notes.set(id, { notes: '', result: '', status: null });
+  return state.notes.get(id);
+}
+
+async function saveNotes(c) {
+  const n = notesOf(c.id);
+  n.status = { kind: 'saving', text: t('notes.saving') };
+  render();
+  try {
+    const result = n.result ? STRINGS.en[`result.${n.result}`] : null;
+    const r = await api('PUT', `/api/calls/${encodeURIComponent(c.id)}/notes`, { notes: n.notes, result });
+    n.status = { kind: 'saved', text: r?.log === 'none' ? t('notes.saved_later') : t('notes.saved') };
+    loadToday();
+  } catch (e) {
+    n.status = { kind: 'failed', text: t('notes.failed', { error: e.message }) };
+  }
+  render();
+}
+
+let todayTimer = null;
+
+async function loadToday() {
+  if (!state.me) return;
+  try {
+    const r = await api('GET', '/api/calls');
+    state.today = r?.calls ?? [];
+    if (state.view === 'main') render();
+  } catch {
+    // The list is a convenience: the next call or refresh tries again.
+  }
+  clearTimeout(todayTimer);
+  // Pending logs turn written within seconds; refresh while any is pending.
+  if ((state.today ?? []).some((x) => x.state === 'pending')) todayTimer = setTimeout(loadToday, 3000);
+}
+
+async function retryLog(callId) {
+  try {
+    await api('POST', `/api/calls/${encodeURIComponent(callId)}/retry`);
+  } catch (e) {
+    banner('log', 'error', e.message, 8000);
+  }
+  loadToday();
+}
+
+async function loadPhones() {
+  try {
+    state.phones = await api('GET', '/api/phones');
+  } catch {
+    state.phones = { phones: [], primary: null, selected: null };
+  }
+  if (state.view === 'settings') render();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -790,8 +933,18 @@ function render() {
   renderChrome();
   renderBanners();
   const body = $('body');
+  // Calls re-render the panel while the user types notes: keep the field and the caret.
+  const focused = document.activeElement?.dataset?.notesFor;
+  const caret = focused ? [document.activeElement.selectionStart, document.activeElement.selectionEnd] : null;
   body.replaceChildren(...viewContent());
   $('panel').dataset.view = state.view;
+  if (focused) {
+    const el = body.querySelector(`[data-notes-for="${CSS.escape(focused)}"]`);
+    if (el) {
+      el.focus();
+      el.setSelectionRange(caret[0], caret[1]);
+    }
+  }
 }
 
 function renderChrome() {
@@ -891,6 +1044,8 @@ function mainView() {
       h('p', { class: 'weak' }, t('idle.body'))));
   }
   if (last) out.push(lastCall(last));
+  const today = todayList();
+  if (today) out.push(today);
   return out;
 }
 
@@ -941,6 +1096,11 @@ function callCard(c) {
         h('div', { class: 'caller-name' }, kind === 'invalid' ? t('call.invalid') : t('call.unknown')),
         h('div', { class: 'caller-number', testid: 'remote-number' }, number(c)),
         c.remote?.name ? h('div', { class: 'caller-sub', testid: 'pbx-name' }, c.remote.name) : null)));
+    if (kind === 'external') {
+      card.append(h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'btn btn-neutral btn-sm', testid: 'new-contact', onclick: () => newRecord(c, 'Contact') }, t('new.contact')),
+        h('button', { type: 'button', class: 'btn btn-neutral btn-sm', testid: 'new-lead', onclick: () => newRecord(c, 'Lead') }, t('new.lead'))));
+    }
   } else if (matches.length === 1) {
     card.append(matchDetail(c, matches[0]));
   } else {
@@ -950,7 +1110,48 @@ function callCard(c) {
     card.append(h('ul', { class: 'match-list', testid: 'match-list', 'aria-label': t('call.choose') },
       matches.map((m) => matchItem(c, m))));
   }
+  if (c.state === 'connected' && kind !== 'internal') card.append(notesForm(c));
   return card;
+}
+
+function notesForm(c) {
+  const n = notesOf(c.id);
+  const area = h('textarea', {
+    class: 'input notes-input', rows: 3, testid: 'notes', placeholder: t('notes.placeholder'),
+    dataset: { notesFor: c.id }, 'aria-label': t('notes.label'), maxlength: 32000,
+    oninput: (ev) => { n.notes = ev.target.value; },
+  });
+  area.value = n.notes;
+  const select = h('select', {
+    class: 'input notes-result', testid: 'call-result', 'aria-label': t('notes.result'),
+    onchange: (ev) => { n.result = ev.target.value; },
+  }, h('option', { value: '' }, t('notes.result.none')),
+  RESULTS.map((r) => h('option', { value: r }, t(`result.${r}`))));
+  select.value = n.result;
+  return h('form', {
+    class: 'notes', testid: 'notes-form', dataset: { callId: c.id },
+    onsubmit: (ev) => { ev.preventDefault(); saveNotes(c); },
+  },
+  area,
+  h('div', { class: 'notes-row' }, select,
+    h('button', { type: 'submit', class: 'btn btn-brand btn-sm', testid: 'save-notes', disabled: n.status?.kind === 'saving' }, t('notes.save'))),
+  n.status ? h('p', { class: `fine notes-status notes-${n.status.kind}`, testid: 'notes-status', role: n.status.kind === 'failed' ? 'alert' : 'status' }, n.status.text) : null);
+}
+
+function todayList() {
+  const list = state.today;
+  if (!list) return null;
+  const label = (x) => x.subject || x.remote || x.call_id;
+  return h('section', { class: 'today', testid: 'today' },
+    h('h3', { class: 'section-title' }, t('today.title')),
+    list.length === 0 ? h('p', { class: 'weak' }, t('today.empty'))
+      : h('ul', { class: 'today-list' }, list.map((x) => h('li', { class: 'today-item', testid: 'today-item', dataset: { callId: x.call_id, state: x.state } },
+        h('span', { class: 'today-main' },
+          h('span', { class: 'today-subject' }, label(x)),
+          h('span', { class: 'today-sub' }, x.started_at ? new Date(x.started_at).toLocaleTimeString(LANG, { hour: 'numeric', minute: '2-digit' }) : '')),
+        h('span', { class: `log log-${x.state}`, testid: 'log-state', title: x.error ?? '' }, t(`log.${x.state}`)),
+        x.task_id ? h('button', { type: 'button', class: 'link', testid: 'open-task', onclick: () => host.openRecord(x.task_id).catch(() => {}) }, t('log.open')) : null,
+        x.state === 'failed' ? h('button', { type: 'button', class: 'link', testid: 'retry-log', onclick: () => retryLog(x.call_id) }, t('log.retry')) : null))));
 }
 
 function matchDetail(c, m) {
@@ -1010,7 +1211,8 @@ function lastCall(c) {
           ? h('button', { type: 'button', class: 'link last-who', testid: 'last-call-name', onclick: () => openRecord(c, m.id) }, who)
           : h('span', { class: 'last-who', testid: 'last-call-name' }, who),
         h('span', { class: 'last-sub' }, [several || t(`dir.${c.direction}`), time, dur].filter(Boolean).join(' · '))),
-      h('span', { class: `outcome outcome-${outcome}`, testid: 'last-call-outcome' }, t(`outcome.${outcome}`))));
+      h('span', { class: `outcome outcome-${outcome}`, testid: 'last-call-outcome' }, t(`outcome.${outcome}`))),
+    c.remote?.kind !== 'internal' ? notesForm(c) : null);
 }
 
 function credentialsCard() {
@@ -1055,6 +1257,22 @@ function toggle(key) {
       h('span', { class: 'toggle-faux', 'aria-hidden': 'true' })));
 }
 
+function phonePicker() {
+  const p = state.phones;
+  if (!p) {
+    loadPhones();
+    return null;
+  }
+  if (!p.phones?.length) return h('p', { class: 'fine', testid: 'phone-none' }, t('set.phone_id.none'));
+  const select = h('select', {
+    class: 'input', id: 'set-phone', testid: 'setting-phone_id',
+    onchange: (ev) => saveSetting('phone_id', ev.target.value),
+  }, h('option', { value: '' }, t('set.phone_id.primary', { phone: p.primary ?? '' })),
+  p.phones.map((id) => h('option', { value: id }, id)));
+  select.value = state.me?.settings?.phone_id ?? '';
+  return h('label', { class: 'field' }, h('span', { class: 'label' }, t('set.phone_id')), select);
+}
+
 function settingsView() {
   const u = state.me?.user ?? {};
   const st = state.settingsStatus;
@@ -1063,7 +1281,8 @@ function settingsView() {
     h('section', { class: 'card' },
       h('h2', { class: 'card-title' }, t('set.title'),
         st ? h('span', { class: `save-state save-${st.kind}`, testid: 'settings-status', dataset: { kind: st.kind } }, st.text) : null),
-      ['auto_open_record', 'create_unknown_inbound', 'create_unknown_outbound'].map(toggle)),
+      ['auto_open_record', 'create_unknown_inbound', 'create_unknown_outbound'].map(toggle),
+      phonePicker()),
     h('section', { class: 'card' },
       h('h2', { class: 'card-title' }, t('set.account')),
       h('dl', { class: 'fields' },
@@ -1104,6 +1323,7 @@ document.title = 'ctibridge';
 $('btn-settings').addEventListener('click', () => {
   state.view = 'settings';
   state.settingsStatus = null;
+  state.phones = null;
   render();
 });
 $('btn-back').addEventListener('click', () => {
