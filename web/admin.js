@@ -46,6 +46,8 @@ const TEXT = {
     'sync.object': 'Object', 'sync.records': 'Records', 'sync.progress': 'Full sync progress', 'sync.full': 'Last full sync', 'sync.incremental': 'Last change read',
     'sync.export': 'Address book export (tag {tag}): {n} contacts on the PBX; since start {c} created, {u} changed, {d} deleted; last {at}',
     'inst.url_col': 'Login URL',
+    'status.outbox': 'Salesforce writes (outbox)', 'outbox.counts': '{pending} waiting, {in_flight} in flight, {done} written, {failed} failed',
+    'outbox.attempts': '{n} attempts', 'outbox.retry': 'Retry',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
   },
   de: {
@@ -88,6 +90,8 @@ const TEXT = {
     'sync.object': 'Objekt', 'sync.records': 'Datensätze', 'sync.progress': 'Fortschritt (vollständig)', 'sync.full': 'Letzte vollständige Synchronisation', 'sync.incremental': 'Letzte Änderungen gelesen',
     'sync.export': 'Adressbuch-Export (Tag {tag}): {n} Kontakte in der Telefonanlage; seit Start {c} angelegt, {u} geändert, {d} gelöscht; zuletzt {at}',
     'inst.url_col': 'Login-URL',
+    'status.outbox': 'Schreibvorgänge nach Salesforce (Outbox)', 'outbox.counts': '{pending} wartend, {in_flight} in Arbeit, {done} geschrieben, {failed} fehlgeschlagen',
+    'outbox.attempts': '{n} Versuche', 'outbox.retry': 'Erneut versuchen',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
   },
 };
@@ -204,10 +208,28 @@ async function loadStatus() {
       <span class="muted">${esc(t('status.api'))}</span><span class="api-usage">${esc(usage)}</span>
       <span class="muted">${esc(t('status.records'))}</span><span>${records}</span>
       <span class="muted">${esc(t('status.numbers'))}</span><span>${esc(i.numbers_indexed)} <span class="muted">(${esc(i.numbers_unreadable)} ${esc(t('status.unreadable'))})</span></span>
-      <span class="muted">${esc(t('status.lastread'))}</span><span>${esc(when(i.last_full_read))}</span>${sync}</div>
+      <span class="muted">${esc(t('status.lastread'))}</span><span>${esc(when(i.last_full_read))}</span>${sync}${outboxHtml((d.outbox || {})[i.name])}</div>
       ${usersTable(d.users.filter((u) => u.instance === i.name), false)}</section>`;
   }
   $('page-status').innerHTML = html;
+  for (const b of document.querySelectorAll('.outbox-retry')) {
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try { await api('POST', `/admin/api/outbox/${encodeURIComponent(b.dataset.id)}/retry`); await loadStatus(); } catch (e) { showError(e); }
+    });
+  }
+}
+
+// Salesforce writes waiting in the outbox (call logs, records for unknown callers).
+function outboxHtml(o) {
+  if (!o) return '';
+  let html = `<span class="muted">${esc(t('status.outbox'))}</span><span class="outbox">${esc(t('outbox.counts', o))}`;
+  if (o.recent_failures.length) {
+    html += `<table><tbody>${o.recent_failures.map((f) => `<tr data-outbox="${esc(f.id)}"><td>${esc(f.kind)}</td><td class="problem">${esc(f.error)}</td>
+      <td class="muted">${esc(t('outbox.attempts', { n: f.attempts }))}, ${esc(when(f.at))}</td>
+      <td><button class="outbox-retry" data-id="${esc(f.id)}">${esc(t('outbox.retry'))}</button></td></tr>`).join('')}</tbody></table>`;
+  }
+  return `${html}</span>`;
 }
 
 // The sync engine's state (issue "Sync"): each object's position, errors and progress, the

@@ -384,6 +384,17 @@ async fn status_json_carries_the_pbx_link_org_usage_users_and_uci_state() {
     assert_eq!(ben["panels_online"], 0);
     let usage = &status["system"]["instances"][0]["api_usage"];
     assert!(usage["limit"].as_u64().unwrap() > 0, "{usage}");
+    let outbox = &status["outbox"]["Salesforce Demo"];
+    for state in ["pending", "in_flight", "done", "failed"] {
+        assert!(outbox[state].is_u64(), "{state} in {outbox}");
+    }
+    assert!(outbox["recent_failures"].is_array(), "{outbox}");
+    let retry_unknown = admin
+        .send(reqwest::Method::POST, "/admin/api/outbox/999999/retry")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry_unknown.status(), StatusCode::NOT_FOUND);
 
     let users_page: Value = admin
         .get("/admin/api/users")

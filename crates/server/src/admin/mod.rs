@@ -104,6 +104,7 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
             put(update_instance).delete(delete_instance),
         )
         .route("/admin/api/instances-test", post(test_connection))
+        .route("/admin/api/outbox/{id}/retry", post(retry_write))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(ADMIN_CSP),
@@ -466,9 +467,57 @@ fn user_rows(app: &AppState) -> Vec<AdminUserRow> {
         .collect()
 }
 
+/// Failed writes shown per instance on the Status page.
+const FAILED_WRITES_SHOWN: u32 = 10;
+
+/// The outbox of each instance: depth per state and the latest writes given up on.
+async fn outbox(app: &AppState) -> serde_json::Map<String, serde_json::Value> {
+    use ctibridge_store::{InstanceStore, OutboxFilter, OutboxState, OutboxStore};
+    let mut out = serde_json::Map::new();
+    for inst in &app.config.instances {
+        let Ok(Some(row)) = app.store.get_instance(&inst.name).await else {
+            continue;
+        };
+        let counts = match app.store.outbox_counts(Some(row.id)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(instance = %inst.name, error = %e, "cannot count the outbox");
+                continue;
+            }
+        };
+        let failed = app
+            .store
+            .list_outbox(&OutboxFilter {
+                instance: Some(row.id),
+                state: Some(OutboxState::Failed),
+                limit: FAILED_WRITES_SHOWN,
+            })
+            .await
+            .unwrap_or_default();
+        out.insert(
+            inst.name.clone(),
+            json!({
+                "pending": counts.pending,
+                "in_flight": counts.in_flight,
+                "done": counts.done,
+                "failed": counts.failed,
+                "recent_failures": failed.iter().map(|i| json!({
+                    "id": i.id.0,
+                    "kind": i.kind,
+                    "attempts": i.attempts,
+                    "error": i.last_error,
+                    "at": i.updated_at,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    out
+}
+
 async fn status(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
     Json(json!({
         "system": admin.app.status(),
+        "outbox": outbox(&admin.app).await,
         "users": user_rows(&admin.app),
         "uci_sessions": admin.app.uci.session_count(),
         "log_level": admin.app.log.as_ref().map(|l| l.level().to_string()),
@@ -846,4 +895,26 @@ async fn test_connection(
         Err(e) => json!({ "ok": false, "detail": e.to_string(), "repairs": repairs }),
     })
     .into_response())
+}
+
+/// Puts a write that was given up on back in the queue (after the admin fixed its cause).
+async fn retry_write(
+    State(admin): State<Arc<Admin>>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> Result<Response, AdminError> {
+    use ctibridge_store::{OutboxId, OutboxStore};
+    let requeued = admin
+        .app
+        .store
+        .requeue(OutboxId(id))
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    if !requeued {
+        return Err(AdminError::NotFound(format!(
+            "no failed write {id} (it may have been retried already)"
+        )));
+    }
+    tracing::info!(admin = %authed.session.user, id, "failed write queued again from the admin UI");
+    Ok(Json(json!({ "requeued": id })).into_response())
 }
