@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // tests: a failed step stops the test
 
 pub mod proxy;
+pub mod served;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct Wiring {
     pub wait_ready: bool,
     /// Faults set on the org before the connector starts.
     pub org_setup: Option<fn(&ctibridge_emulator_salesforce::Control)>,
+    /// The instance's `sync_interval_secs` (fault tests use 1 s so that retries come fast).
+    pub sync_interval: Option<Duration>,
 }
 
 /// Both emulators and a connector between them.
@@ -102,6 +105,10 @@ pub async fn world_with(w: Wiring) -> World {
         pbx_url,
         LoginUrl::parse(org_url.as_str()).unwrap().0,
     );
+    let mut config = config;
+    if let Some(i) = w.sync_interval {
+        config.instances[0].sync_interval = i;
+    }
     let running = ctibridge_server::start_with(
         config,
         None,
@@ -141,8 +148,7 @@ pub async fn world_with(w: Wiring) -> World {
         let state = world.running.state().clone();
         let logins: Vec<&str> = w.credentials.iter().map(|(l, _)| *l).collect();
         eventually("UCI sessions and the index", || {
-            logins.iter().all(|l| state.hub.uci(l).state == "active")
-                && state.lookup(INSTANCE).is_some()
+            logins.iter().all(|l| state.hub.uci(l).state == "active") && index_ready(&state)
         })
         .await;
     }
@@ -203,6 +209,13 @@ impl World {
         })
         .await
     }
+}
+
+/// The instance's index holds the org's numbers.
+pub fn index_ready(state: &ctibridge_server::state::AppState) -> bool {
+    state
+        .lookup(INSTANCE)
+        .is_some_and(|l| !l.samples.is_empty())
 }
 
 /// Polls `done` every 20 ms until it holds; fails the test after [`LIMIT`].
