@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     for ctx in contexts {
         if let Number::External { e164, .. } = n.classify(text, ctx) {
             let again = n.classify(e164.as_str(), NumberContext::Stored);
-            assert_eq!(again.e164(), Some(e164), "{text:?} -> {e164} is not a fixed point");
+            assert_eq!(
+                again.e164(),
+                Some(e164),
+                "{text:?} -> {e164} is not a fixed point"
+            );
         }
     }
 });
