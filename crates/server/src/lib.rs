@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod state;
 pub mod status;
+pub mod sync;
 pub mod uci;
 
 use std::collections::HashMap;

@@ -4,12 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use ctibridge_config::{Config, InstanceConfig};
-use ctibridge_phone::{Normaliser, PhoneIndex};
+use ctibridge_phone::Normaliser;
 use ctibridge_salesforce::SalesforceClient;
 use ctibridge_store::SqliteStore;
 use tokio::sync::watch;
 
-use crate::cards::CardBook;
 use crate::demo::DemoControl;
 use crate::hub::Hub;
 use crate::logging::LogControl;
@@ -17,10 +16,11 @@ use crate::pbx::PbxDirectory;
 use crate::sessions::Sessions;
 use crate::status::SystemStatus;
 
-/// The phone index of an instance and the caller-card data of its records, swapped together.
+/// The phone index of an instance and the caller-card data of its records. The sync changes
+/// both in place (see [`crate::sync::LiveIndex`]); a new `Lookup` only refreshes the samples.
 pub struct Lookup {
-    pub index: PhoneIndex,
-    pub cards: CardBook,
+    pub index: crate::sync::LiveIndex,
+    pub cards: crate::sync::LiveCards,
     /// A few indexed numbers (the first phone of some records), for the demo's calls.
     pub samples: Vec<ctibridge_domain::E164>,
 }

@@ -52,6 +52,78 @@ pub struct InstanceStatus {
     pub numbers_unreadable: usize,
     pub last_full_read: Option<DateTime<Utc>>,
     pub api_calls_used: u64,
+    /// The sync engine: each object's position and errors, the address-book export, pauses.
+    pub sync: SyncStatus,
+}
+
+/// Where the sync of an instance stands.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncStatus {
+    /// Seconds between two reads of the org's changes (`sync_interval_secs`).
+    pub interval_secs: u64,
+    /// When the last sync cycle ended.
+    pub last_cycle_at: Option<DateTime<Utc>>,
+    /// Set while the org's daily API requests are spent: the sync waits for them.
+    pub paused: Option<SyncPause>,
+    /// Per object type (`Contact`, `Lead`, `Account`).
+    pub objects: BTreeMap<String, ObjectSyncStatus>,
+    /// The address-book export, when `import_contacts` is on.
+    pub export: Option<ExportStatus>,
+    /// `Sforce-Limit-Info` as last seen, e.g. `api-usage=18/15000`.
+    pub limit_info: Option<String>,
+}
+
+/// Why and since when the sync waits.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SyncPause {
+    pub since: DateTime<Utc>,
+    /// What Salesforce said and what happens next.
+    pub reason: String,
+}
+
+/// The sync of one object type.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ObjectSyncStatus {
+    pub last_full_sync: Option<DateTime<Utc>>,
+    pub last_incremental_sync: Option<DateTime<Utc>>,
+    /// Records in the local cache (not deleted).
+    pub records: u64,
+    /// The `SystemModstamp` up to which changes are known.
+    pub changes_until: Option<DateTime<Utc>>,
+    /// Up to when deletions are known.
+    pub deletions_until: Option<DateTime<Utc>>,
+    /// Records read and deleted by the last sync of this object.
+    pub last_read: u64,
+    pub last_deleted: u64,
+    /// API calls this object's syncs used since start.
+    pub api_calls: u64,
+    /// What stops this object's sync, and how to fix it; cleared when a sync succeeds.
+    pub error: Option<String>,
+    /// A running full sync: records read so far and the total Salesforce announced.
+    pub progress: Option<SyncProgressStatus>,
+}
+
+/// How far a running sync is.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct SyncProgressStatus {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+/// The address-book export of an instance.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportStatus {
+    /// The tag our contacts carry.
+    pub tag: String,
+    /// Salesforce contacts that have a contact on the PBX, once known.
+    pub contacts_exported: Option<u64>,
+    pub last_export_at: Option<DateTime<Utc>>,
+    /// Contacts created, changed and deleted on the PBX since start.
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    /// Why the last export failed; it is tried again next cycle.
+    pub error: Option<String>,
 }
 
 /// `Sforce-Limit-Info` as last seen.

@@ -1,0 +1,1065 @@
+//! The sync of one instance: full and incremental reads of each object into the store and the
+//! live index, deletions, watermarks, pauses, and the address-book export after each cycle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use ctibridge_domain::{E164, ObjectType, SalesforceId};
+use ctibridge_phone::{Normaliser, PhoneIndex};
+use ctibridge_salesforce::{ApiUsage, SalesforceClient};
+use ctibridge_starface::rest::RestClient;
+use ctibridge_store::{
+    InstanceId, InstanceSpec, InstanceStore, Record, RecordStore, SqliteStore, SyncStateStore,
+    SyncWatermark,
+};
+use futures::TryStreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use super::export::{CONTACT_TAG, ExportCounts, Exporter};
+use super::fetch::{Api, Pager};
+use super::fields::{OBJECTS, ObjectPlan};
+use super::live::{LiveCards, LiveIndex, LiveParts};
+use super::{SyncError, SyncTuning};
+use crate::state::Lookup;
+use crate::status::{
+    ExportStatus, LinkState, ObjectSyncStatus, SyncPause, SyncProgressStatus, SyncStatus,
+};
+
+/// Salesforce keeps deletions 15 days; a little less leaves room for the overlap and clocks.
+const MAX_DELETE_LOG_AGE: TimeDelta = TimeDelta::hours(15 * 24 - 1);
+
+/// How often each object's describe is read again: new phone fields join the index.
+const DESCRIBE_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Records written to the store and the index per step while the store is loaded.
+const LOAD_BATCH: usize = 2_000;
+
+/// Numbers per object kept for the demo's sample calls.
+const SAMPLES_PER_OBJECT: usize = 700;
+
+/// Keys of [`SyncWatermark::state`].
+const STATE_FIELDS: &str = "fields";
+const STATE_DELETED_UNTIL: &str = "deleted_until";
+
+/// What a sync step is doing, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// Reading every record of an object.
+    Full,
+    /// Reading the records changed since the watermark.
+    Changes,
+    /// Reading the deletions since the watermark.
+    Deletions,
+    /// Bringing the PBX's address book up to date.
+    Export,
+}
+
+/// One step of a sync, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncProgress {
+    /// The instance.
+    pub instance: String,
+    /// The object type, or `""` for the export.
+    pub object: String,
+    /// What is being done.
+    pub phase: SyncPhase,
+    /// Records read so far.
+    pub done: u64,
+    /// Records Salesforce announced for the query, once known.
+    pub total: Option<u64>,
+}
+
+/// How an object was synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Every record read.
+    Full,
+    /// Changes and deletions since the watermark.
+    Incremental,
+}
+
+/// The sync of one object in one cycle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectSummary {
+    /// The object type.
+    pub object: String,
+    /// How it was synced; `None` when it could not be.
+    pub mode: Option<SyncMode>,
+    /// Records read (created or changed).
+    pub records_read: u64,
+    /// Records found deleted.
+    pub records_deleted: u64,
+    /// API calls it took.
+    pub api_calls: u64,
+    /// What went wrong, with the fix where there is one.
+    pub error: Option<String>,
+}
+
+/// The address-book export of one cycle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportSummary {
+    /// Contacts created, changed and deleted on the PBX.
+    pub counts: ExportCounts,
+    /// Salesforce contacts with a contact on the PBX, once known.
+    pub exported: Option<u64>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// One cycle of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceSummary {
+    /// The instance.
+    pub name: String,
+    /// Per object, in sync order.
+    pub objects: Vec<ObjectSummary>,
+    /// The export, when `import_contacts` is on and it ran.
+    pub export: Option<ExportSummary>,
+    /// API calls the cycle used.
+    pub api_calls: u64,
+    /// `Sforce-Limit-Info` after the cycle.
+    pub api_usage: Option<(u64, u64)>,
+    /// Why the sync waits, when the daily API limit is spent.
+    pub paused: Option<String>,
+}
+
+impl InstanceSummary {
+    /// Every problem of the cycle, one line each.
+    pub fn errors(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .objects
+            .iter()
+            .filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.object)))
+            .collect();
+        if let Some(e) = self.export.as_ref().and_then(|e| e.error.as_ref()) {
+            out.push(format!("address book: {e}"));
+        }
+        out.extend(self.paused.clone());
+        out
+    }
+}
+
+/// The parts an engine is made of.
+pub(crate) struct EngineParts {
+    pub name: String,
+    pub description: String,
+    pub import_contacts: bool,
+    pub store: SqliteStore,
+    pub client: SalesforceClient,
+    pub normaliser: Arc<dyn Normaliser>,
+    pub tuning: SyncTuning,
+    /// The PBX, for the export (needed when `import_contacts` is on).
+    pub rest: Option<RestClient>,
+    /// Where a new lookup is put for the ring path; `None` keeps no index (the CLI).
+    pub publish: Option<Box<dyn Fn(Arc<Lookup>) + Send + Sync>>,
+}
+
+/// What the status page shows of an engine.
+pub(crate) struct EngineReport {
+    pub sync: SyncStatus,
+    pub records: BTreeMap<String, usize>,
+    pub numbers_indexed: usize,
+    pub numbers_unreadable: usize,
+    pub last_full_read: Option<DateTime<Utc>>,
+    pub api_calls: u64,
+    pub api_usage: Option<ApiUsage>,
+    pub link: LinkState,
+}
+
+/// The in-memory side: the index the ring path reads and what the demo samples from it.
+struct Live {
+    parts: LiveParts,
+    samples: BTreeMap<String, Vec<E164>>,
+    unreadable: BTreeMap<String, usize>,
+    publish: Box<dyn Fn(Arc<Lookup>) + Send + Sync>,
+    published: bool,
+}
+
+impl Live {
+    fn absorb(&mut self, records: &[Record], full: bool) {
+        self.parts.upsert(records);
+        if !full {
+            return;
+        }
+        for r in records {
+            let unreadable = r
+                .phones
+                .iter()
+                .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
+                .count();
+            *self.unreadable.entry(r.object_type.clone()).or_default() += unreadable;
+            let samples = self.samples.entry(r.object_type.clone()).or_default();
+            if samples.len() < SAMPLES_PER_OBJECT
+                && let Some(e) = r
+                    .phones
+                    .iter()
+                    .find_map(|p| p.e164.as_deref().and_then(|e| E164::parse(e).ok()))
+            {
+                samples.push(e);
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let samples = OBJECTS
+            .iter()
+            .filter_map(|o| self.samples.get(o.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        (self.publish)(Arc::new(Lookup {
+            index: self.parts.index.clone(),
+            cards: self.parts.cards.clone(),
+            samples,
+        }));
+        self.published = true;
+    }
+}
+
+/// The sync position of one object.
+struct ObjectState {
+    object: ObjectType,
+    plan: Option<ObjectPlan>,
+    /// As stored: only replaced after the data it stands for is stored.
+    mark: SyncWatermark,
+    needs_describe: bool,
+    described_at: Option<tokio::time::Instant>,
+    status: ObjectSyncStatus,
+}
+
+impl ObjectState {
+    fn fields(&self) -> Option<&str> {
+        self.mark.state.get(STATE_FIELDS).and_then(Value::as_str)
+    }
+
+    fn deleted_until(&self) -> Option<DateTime<Utc>> {
+        self.mark
+            .state
+            .get(STATE_DELETED_UNTIL)
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Why the next sync of this object must read everything, if it must.
+    fn full_reason(&self, plan: &ObjectPlan) -> Option<String> {
+        if self.mark.last_full_at.is_none() {
+            return Some("no full sync yet".to_owned());
+        }
+        if self.fields() != Some(plan.fingerprint().as_str()) {
+            return Some(
+                "the fields read changed (new phone field, or import_contacts turned on)"
+                    .to_owned(),
+            );
+        }
+        match self.deleted_until() {
+            None => Some("no deletion watermark".to_owned()),
+            Some(t) if Utc::now() - t > MAX_DELETE_LOG_AGE => Some(format!(
+                "deletions are known only until {t}: Salesforce keeps deletions for 15 days"
+            )),
+            Some(_) => None,
+        }
+    }
+
+    fn stored_state(fields: &str, deleted_until: DateTime<Utc>) -> Map<String, Value> {
+        let mut state = Map::new();
+        state.insert(STATE_FIELDS.to_owned(), Value::String(fields.to_owned()));
+        state.insert(
+            STATE_DELETED_UNTIL.to_owned(),
+            Value::String(deleted_until.to_rfc3339()),
+        );
+        state
+    }
+}
+
+/// What an object's sync did.
+struct ObjectOutcome {
+    mode: SyncMode,
+    read: u64,
+    deleted: u64,
+    /// Ids of records created, changed or deleted (for the export).
+    changed: Vec<String>,
+}
+
+/// An incremental sync, or the reason it cannot be one.
+enum Incremental {
+    Done(ObjectOutcome),
+    NeedsFull(String),
+}
+
+/// Whatever an object's sync needs besides its own state.
+struct Ctx<'a, P> {
+    name: &'a str,
+    instance: InstanceId,
+    store: &'a SqliteStore,
+    api: Api<'a>,
+    normaliser: &'a dyn Normaliser,
+    tuning: &'a SyncTuning,
+    live: Option<&'a mut Live>,
+    export_fields: bool,
+    progress: &'a P,
+}
+
+impl<P: Fn(SyncProgress)> Ctx<'_, P> {
+    fn progress(&self, object: &ObjectType, phase: SyncPhase, done: u64, total: Option<u64>) {
+        (self.progress)(SyncProgress {
+            instance: self.name.to_owned(),
+            object: object.as_str().to_owned(),
+            phase,
+            done,
+            total,
+        });
+    }
+
+    async fn store_and_index(&mut self, records: &[Record], full: bool) -> Result<(), SyncError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.store.upsert_records(self.instance, records).await?;
+        if let Some(live) = self.live.as_deref_mut() {
+            live.absorb(records, full);
+        }
+        Ok(())
+    }
+
+    async fn forget(&mut self, object: &ObjectType, ids: &[String]) -> Result<(), SyncError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .mark_records_deleted(self.instance, object.as_str(), ids)
+            .await?;
+        if let Some(live) = self.live.as_deref_mut() {
+            let ids: Vec<SalesforceId> = ids
+                .iter()
+                .filter_map(|i| SalesforceId::parse(i).ok())
+                .collect();
+            live.parts.remove(&ids);
+        }
+        Ok(())
+    }
+}
+
+impl ObjectState {
+    async fn sync<P: Fn(SyncProgress)>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        force_full: bool,
+    ) -> Result<ObjectOutcome, SyncError> {
+        let result = self.sync_inner(ctx, force_full).await;
+        if matches!(result, Err(SyncError::FieldHidden { .. })) {
+            // The admin may change field access or add fields: look again next time.
+            self.needs_describe = true;
+        }
+        result
+    }
+
+    async fn sync_inner<P: Fn(SyncProgress)>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        force_full: bool,
+    ) -> Result<ObjectOutcome, SyncError> {
+        let stale = self
+            .described_at
+            .is_none_or(|t| t.elapsed() >= DESCRIBE_EVERY);
+        if self.plan.is_none() || self.needs_describe || stale {
+            let object = self.object.clone();
+            let client = ctx.api.client;
+            let describe = ctx
+                .api
+                .call("describe", Some(&object), &[], || client.describe(&object))
+                .await?;
+            let plan = ObjectPlan::from_describe(&object, &describe, ctx.export_fields)
+                .map_err(|missing| SyncError::hidden_by_describe(&object, &missing))?;
+            self.plan = Some(plan);
+            self.needs_describe = false;
+            self.described_at = Some(tokio::time::Instant::now());
+        }
+        let Some(plan) = self.plan.clone() else {
+            return Err(SyncError::Setup(format!(
+                "no query plan for {}",
+                self.object
+            )));
+        };
+        let reason = if force_full {
+            Some("a full sync was asked for".to_owned())
+        } else {
+            self.full_reason(&plan)
+        };
+        if let Some(reason) = reason {
+            return self.full(ctx, &plan, &reason).await;
+        }
+        match self.incremental(ctx, &plan).await? {
+            Incremental::Done(outcome) => Ok(outcome),
+            Incremental::NeedsFull(reason) => self.full(ctx, &plan, &reason).await,
+        }
+    }
+
+    async fn full<P: Fn(SyncProgress)>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        plan: &ObjectPlan,
+        reason: &str,
+    ) -> Result<ObjectOutcome, SyncError> {
+        let object = &plan.object;
+        info!(instance = ctx.name, %object, reason, "full sync");
+        // On the store's millisecond clock, so that every row written from now on is newer.
+        let started = Utc::now()
+            .duration_trunc(TimeDelta::milliseconds(1))
+            .unwrap_or_else(|_| Utc::now());
+        if let Some(live) = ctx.live.as_deref_mut() {
+            live.samples.remove(object.as_str());
+            live.unreadable.remove(object.as_str());
+        }
+        ctx.progress(object, SyncPhase::Full, 0, None);
+        let mut pager = Pager::new(object, plan.soql(None), &plan.fields);
+        let mut read = 0u64;
+        let mut newest: Option<DateTime<Utc>> = None;
+        while let Some(page) = ctx.api.next_page(&mut pager).await? {
+            let total = page.total_size;
+            let records: Vec<Record> = page
+                .records
+                .iter()
+                .filter_map(|row| plan.to_record(row, ctx.normaliser))
+                .collect();
+            ctx.store_and_index(&records, true).await?;
+            newest = records
+                .iter()
+                .map(|r| r.system_modstamp)
+                .fold(newest, Option::max);
+            read += records.len() as u64;
+            self.status.progress = Some(SyncProgressStatus {
+                done: read,
+                total: Some(total),
+            });
+            ctx.progress(object, SyncPhase::Full, read, Some(total));
+        }
+        // What the full read did not return is gone from Salesforce (deleted, perhaps purged).
+        let gone = not_written_since(ctx.store, ctx.instance, object, started).await?;
+        ctx.forget(object, &gone).await?;
+        let mark = SyncWatermark {
+            object_type: object.as_str().to_owned(),
+            last_full_at: Some(Utc::now()),
+            last_incremental_at: self.mark.last_incremental_at,
+            watermark: newest,
+            // Deletions are read from the start of the read on, on a whole minute as
+            // Salesforce counts them.
+            state: Self::stored_state(&plan.fingerprint(), floor_minute(started)),
+        };
+        ctx.store.put_watermark(ctx.instance, &mark).await?;
+        self.mark = mark;
+        self.status.progress = None;
+        info!(instance = ctx.name, %object, read, gone = gone.len(), "full sync done");
+        Ok(ObjectOutcome {
+            mode: SyncMode::Full,
+            read,
+            deleted: gone.len() as u64,
+            changed: gone,
+        })
+    }
+
+    async fn incremental<P: Fn(SyncProgress)>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        plan: &ObjectPlan,
+    ) -> Result<Incremental, SyncError> {
+        let object = &plan.object;
+        let Some(deleted_from) = self.deleted_until() else {
+            return Ok(Incremental::NeedsFull("no deletion watermark".to_owned()));
+        };
+        let overlap = to_delta(ctx.tuning.change_overlap);
+        // Changes committed late carry an earlier stamp than rows already seen: read a little
+        // before the watermark again and skip what was applied.
+        let since = self.mark.watermark.map(|w| w - overlap);
+        ctx.progress(object, SyncPhase::Changes, 0, None);
+        let mut pager = Pager::new(object, plan.soql(since), &plan.fields);
+        let watermark = self.mark.watermark;
+        let mut newest = watermark;
+        let mut changed = Vec::new();
+        while let Some(page) = ctx.api.next_page(&mut pager).await? {
+            let total = page.total_size;
+            let mut records = Vec::with_capacity(page.records.len());
+            for row in &page.records {
+                let Some(r) = plan.to_record(row, ctx.normaliser) else {
+                    continue;
+                };
+                if is_after(r.system_modstamp, watermark)
+                    || changed_since_stored(ctx.store, ctx.instance, &r).await?
+                {
+                    records.push(r);
+                }
+            }
+            ctx.store_and_index(&records, false).await?;
+            for r in &records {
+                newest = newest.max(r.system_modstamp);
+                changed.push(r.sf_id.clone());
+            }
+            ctx.progress(
+                object,
+                SyncPhase::Changes,
+                changed.len() as u64,
+                Some(total),
+            );
+        }
+        let read = changed.len() as u64;
+
+        ctx.progress(object, SyncPhase::Deletions, 0, None);
+        let start = deleted_from - to_delta(ctx.tuning.delete_overlap);
+        let end = Utc::now();
+        let client = ctx.api.client;
+        let deleted = ctx
+            .api
+            .call("deleted", Some(object), &[], || {
+                client.deleted(object, start, end)
+            })
+            .await?;
+        if deleted.earliest_date_available >= deleted_from {
+            return Ok(Incremental::NeedsFull(format!(
+                "Salesforce's deletion log begins at {}, not before the last deletion read ({deleted_from}): it was purged or we were offline too long",
+                deleted.earliest_date_available
+            )));
+        }
+        let mut gone = Vec::new();
+        for d in &deleted.deleted_records {
+            let id = d.id.as_str();
+            let cached = ctx
+                .store
+                .get_record(ctx.instance, object.as_str(), id)
+                .await?;
+            // A record restored from the recycle bin after its deletion carries a newer stamp:
+            // the overlap may report its old deletion again.
+            if let Some(c) = cached
+                && !c.deleted
+                && c.record.system_modstamp.is_none_or(|m| m <= d.deleted_date)
+            {
+                gone.push(id.to_owned());
+            }
+        }
+        ctx.forget(object, &gone).await?;
+        ctx.progress(
+            object,
+            SyncPhase::Deletions,
+            gone.len() as u64,
+            Some(deleted.deleted_records.len() as u64),
+        );
+
+        let deleted_until = deleted_from.max(deleted.latest_date_covered);
+        let mark = SyncWatermark {
+            object_type: object.as_str().to_owned(),
+            last_full_at: self.mark.last_full_at,
+            last_incremental_at: Some(Utc::now()),
+            watermark: newest,
+            state: Self::stored_state(&plan.fingerprint(), deleted_until),
+        };
+        // Only now, with every change and deletion stored, does the position move.
+        ctx.store.put_watermark(ctx.instance, &mark).await?;
+        self.mark = mark;
+        let deleted_count = gone.len() as u64;
+        changed.extend(gone);
+        Ok(Incremental::Done(ObjectOutcome {
+            mode: SyncMode::Incremental,
+            read,
+            deleted: deleted_count,
+            changed,
+        }))
+    }
+}
+
+/// Whether a record's stamp is after the watermark (rows in the overlap are not).
+fn is_after(stamp: Option<DateTime<Utc>>, watermark: Option<DateTime<Utc>>) -> bool {
+    match (stamp, watermark) {
+        (Some(s), Some(w)) => s > w,
+        _ => true,
+    }
+}
+
+/// Whether a row of the overlap differs from the cached version (a late commit), or is new.
+async fn changed_since_stored(
+    store: &SqliteStore,
+    instance: InstanceId,
+    r: &Record,
+) -> Result<bool, SyncError> {
+    let cached = store.get_record(instance, &r.object_type, &r.sf_id).await?;
+    Ok(cached.is_none_or(|c| c.deleted || c.record.system_modstamp != r.system_modstamp))
+}
+
+/// Ids of the cached records of `object` that no write touched since `since`.
+async fn not_written_since(
+    store: &SqliteStore,
+    instance: InstanceId,
+    object: &ObjectType,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, SyncError> {
+    let records = store.stream_records(instance);
+    let mut records = std::pin::pin!(records);
+    let mut out = Vec::new();
+    while let Some(r) = records.try_next().await? {
+        if r.record.object_type == object.as_str() && r.updated_at < since {
+            out.push(r.record.sf_id);
+        }
+    }
+    Ok(out)
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
+}
+
+/// Why the sync waits for the daily API limit.
+struct Pause {
+    since: DateTime<Utc>,
+    reason: String,
+    next_check: tokio::time::Instant,
+}
+
+/// The sync of one instance.
+pub(crate) struct Engine {
+    name: String,
+    instance: InstanceId,
+    import_contacts: bool,
+    store: SqliteStore,
+    client: SalesforceClient,
+    normaliser: Arc<dyn Normaliser>,
+    tuning: SyncTuning,
+    objects: Vec<ObjectState>,
+    live: Option<Live>,
+    exporter: Option<Exporter>,
+    paused: Option<Pause>,
+    status: SyncStatus,
+    records: BTreeMap<String, usize>,
+    api_calls: u64,
+    link: LinkState,
+}
+
+impl Engine {
+    /// Registers the instance in the store and reads where each object's sync stands.
+    pub async fn open(parts: EngineParts) -> Result<Self, SyncError> {
+        let spec = InstanceSpec {
+            name: parts.name.clone(),
+            description: parts.description.clone(),
+            settings: Map::new(),
+        };
+        let instance = parts.store.upsert_instance(&spec).await?.id;
+        let marks = parts.store.list_watermarks(instance).await?;
+        let objects: Vec<ObjectState> = OBJECTS
+            .iter()
+            .map(|o| {
+                let mark = marks
+                    .iter()
+                    .find(|m| m.object_type == o.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| SyncWatermark {
+                        object_type: o.as_str().to_owned(),
+                        ..SyncWatermark::default()
+                    });
+                let mut st = ObjectState {
+                    object: o.clone(),
+                    plan: None,
+                    mark,
+                    needs_describe: false,
+                    described_at: None,
+                    status: ObjectSyncStatus::default(),
+                };
+                st.status.last_full_sync = st.mark.last_full_at;
+                st.status.last_incremental_sync = st.mark.last_incremental_at;
+                st.status.changes_until = st.mark.watermark;
+                st.status.deletions_until = st.deleted_until();
+                st
+            })
+            .collect();
+        if parts.import_contacts && parts.rest.is_none() {
+            return Err(SyncError::Setup(
+                "import_contacts is on but no STARFACE connection was given".to_owned(),
+            ));
+        }
+        let exporter = parts
+            .rest
+            .filter(|_| parts.import_contacts)
+            .map(Exporter::new);
+        let live = parts.publish.map(|publish| Live {
+            parts: LiveParts {
+                index: LiveIndex::new(PhoneIndex::new(parts.normaliser.clone())),
+                cards: LiveCards::default(),
+            },
+            samples: BTreeMap::new(),
+            unreadable: BTreeMap::new(),
+            publish,
+            published: false,
+        });
+        let status = SyncStatus {
+            interval_secs: parts.tuning.interval.as_secs(),
+            export: exporter.as_ref().map(|_| ExportStatus {
+                tag: CONTACT_TAG.to_owned(),
+                ..ExportStatus::default()
+            }),
+            ..SyncStatus::default()
+        };
+        let mut engine = Self {
+            name: parts.name,
+            instance,
+            import_contacts: parts.import_contacts,
+            store: parts.store,
+            client: parts.client,
+            normaliser: parts.normaliser,
+            tuning: parts.tuning,
+            objects,
+            live,
+            exporter,
+            paused: None,
+            status,
+            records: BTreeMap::new(),
+            api_calls: 0,
+            link: LinkState::Connecting,
+        };
+        engine.refresh_counts().await;
+        Ok(engine)
+    }
+
+    /// Fills the index from the store, so that calls are matched before Salesforce answers,
+    /// and publishes it when the store held records. Returns how many it loaded.
+    pub async fn load(&mut self) -> Result<usize, SyncError> {
+        let Some(live) = self.live.as_mut() else {
+            return Ok(0);
+        };
+        let records = self.store.stream_records(self.instance);
+        let mut records = std::pin::pin!(records);
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
+        let mut loaded = 0;
+        while let Some(r) = records.try_next().await? {
+            batch.push(r.record);
+            if batch.len() >= LOAD_BATCH {
+                live.absorb(&batch, true);
+                loaded += batch.len();
+                batch.clear();
+            }
+        }
+        live.absorb(&batch, true);
+        loaded += batch.len();
+        if loaded > 0 {
+            live.publish();
+            info!(instance = %self.name, records = loaded, "index loaded from the store");
+        }
+        Ok(loaded)
+    }
+
+    /// Reads every row of a query with retries; counts its calls.
+    pub async fn query_all<T: DeserializeOwned + Send + 'static>(
+        &mut self,
+        soql: &str,
+    ) -> Result<Vec<T>, SyncError> {
+        let client = &self.client;
+        let mut api = Api::new(client, &self.tuning);
+        let result = api
+            .call("query", None, &[], || client.query_all_pages::<T>(soql))
+            .await;
+        // One call per batch, not one per query.
+        self.api_calls += match &result {
+            Ok(all) => u64::from(all.api_calls),
+            Err(_) => api.calls,
+        };
+        result.map(|all| all.records)
+    }
+
+    /// One cycle: each object's sync (full where needed), then the export.
+    pub async fn cycle<P: Fn(SyncProgress)>(
+        &mut self,
+        force_full: bool,
+        progress: &P,
+    ) -> InstanceSummary {
+        let calls_before = self.api_calls;
+        let mut summary = InstanceSummary {
+            name: self.name.clone(),
+            objects: Vec::new(),
+            export: None,
+            api_calls: 0,
+            api_usage: None,
+            paused: None,
+        };
+        if !self.limit_freed().await {
+            summary.paused = self.paused.as_ref().map(|p| p.reason.clone());
+            self.finish(&mut summary, calls_before).await;
+            return summary;
+        }
+        let mut first_error: Option<String> = None;
+        let mut full_contacts = false;
+        let mut changed_contacts: Vec<String> = Vec::new();
+        let mut any_full = false;
+        let mut any_synced = false;
+        for i in 0..self.objects.len() {
+            let Self {
+                name,
+                instance,
+                store,
+                client,
+                normaliser,
+                tuning,
+                objects,
+                live,
+                import_contacts,
+                ..
+            } = self;
+            let st = &mut objects[i];
+            let mut ctx = Ctx {
+                name,
+                instance: *instance,
+                store,
+                api: Api::new(client, tuning),
+                normaliser: normaliser.as_ref(),
+                tuning,
+                live: live.as_mut(),
+                export_fields: *import_contacts,
+                progress,
+            };
+            let result = st.sync(&mut ctx, force_full).await;
+            let calls = ctx.api.calls;
+            self.api_calls += calls;
+            let st = &mut self.objects[i];
+            st.status.api_calls += calls;
+            st.status.progress = None;
+            let mut line = ObjectSummary {
+                object: st.object.as_str().to_owned(),
+                mode: None,
+                records_read: 0,
+                records_deleted: 0,
+                api_calls: calls,
+                error: None,
+            };
+            match result {
+                Ok(outcome) => {
+                    any_synced = true;
+                    st.status.error = None;
+                    st.status.last_full_sync = st.mark.last_full_at;
+                    st.status.last_incremental_sync = st.mark.last_incremental_at;
+                    st.status.changes_until = st.mark.watermark;
+                    st.status.deletions_until = st.deleted_until();
+                    st.status.last_read = outcome.read;
+                    st.status.last_deleted = outcome.deleted;
+                    line.mode = Some(outcome.mode);
+                    line.records_read = outcome.read;
+                    line.records_deleted = outcome.deleted;
+                    if outcome.mode == SyncMode::Full {
+                        any_full = true;
+                    }
+                    if st.object == ObjectType::Contact {
+                        full_contacts |= outcome.mode == SyncMode::Full;
+                        changed_contacts.extend(outcome.changed);
+                    }
+                    summary.objects.push(line);
+                }
+                Err(SyncError::LimitExceeded { usage, message }) => {
+                    let reason = format!(
+                        "{}; the sync waits and asks Salesforce's limits every {} s",
+                        ctibridge_salesforce::SalesforceError::RequestLimitExceeded {
+                            limit_info: usage,
+                            message,
+                        },
+                        self.tuning.limit_poll.as_secs()
+                    );
+                    warn!(instance = %self.name, "{reason}");
+                    st.status.error = Some(reason.clone());
+                    line.error = Some(reason.clone());
+                    summary.objects.push(line);
+                    self.paused = Some(Pause {
+                        since: Utc::now(),
+                        reason: reason.clone(),
+                        next_check: tokio::time::Instant::now() + self.tuning.limit_poll,
+                    });
+                    first_error.get_or_insert(reason.clone());
+                    summary.paused = Some(reason);
+                    break;
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    warn!(instance = %self.name, object = %st.object, error = %text, "sync failed; retrying next cycle");
+                    st.status.error = Some(text.clone());
+                    line.error = Some(text.clone());
+                    summary.objects.push(line);
+                    first_error.get_or_insert(text);
+                    // Salesforce unreachable: the other objects would only wait for it too.
+                    if e.is_unreachable() {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(live) = self.live.as_mut()
+            && ((!live.published && any_synced) || any_full)
+        {
+            live.publish();
+        }
+        if self.paused.is_none() {
+            summary.export = self.export(full_contacts, changed_contacts, progress).await;
+        }
+        self.link = match first_error {
+            None => LinkState::Ok,
+            Some(e) => LinkState::Failed(e),
+        };
+        self.finish(&mut summary, calls_before).await;
+        summary
+    }
+
+    async fn finish(&mut self, summary: &mut InstanceSummary, calls_before: u64) {
+        self.status.last_cycle_at = Some(Utc::now());
+        self.status.paused = self.paused.as_ref().map(|p| SyncPause {
+            since: p.since,
+            reason: p.reason.clone(),
+        });
+        if let Some(p) = &self.paused {
+            self.link = LinkState::Failed(p.reason.clone());
+        }
+        self.refresh_counts().await;
+        summary.api_calls = self.api_calls - calls_before;
+        summary.api_usage = self.client.api_usage().map(|u| (u.used, u.limit));
+    }
+
+    /// Whether the sync may call Salesforce: not paused, or the limit freed up. Asks
+    /// Salesforce's limits at most every `limit_poll` while paused.
+    async fn limit_freed(&mut self) -> bool {
+        let Some(pause) = &self.paused else {
+            return true;
+        };
+        if tokio::time::Instant::now() < pause.next_check {
+            return false;
+        }
+        let client = &self.client;
+        let mut api = Api::new(client, &self.tuning);
+        let result = api.call("limits", None, &[], || client.limits()).await;
+        self.api_calls += api.calls;
+        let freed = match &result {
+            Ok(limits) => limits.daily_api_requests().is_none_or(|l| l.remaining > 0),
+            Err(_) => false,
+        };
+        if freed {
+            info!(instance = %self.name, "the org's API requests are available again; the sync resumes");
+            self.paused = None;
+        } else if let Some(p) = self.paused.as_mut() {
+            p.next_check = tokio::time::Instant::now() + self.tuning.limit_poll;
+        }
+        freed
+    }
+
+    async fn export<P: Fn(SyncProgress)>(
+        &mut self,
+        full_contacts: bool,
+        changed: Vec<String>,
+        progress: &P,
+    ) -> Option<ExportSummary> {
+        let exporter = self.exporter.as_mut()?;
+        if full_contacts {
+            exporter.reconcile_next();
+        }
+        exporter.changed(changed);
+        if !exporter.due() {
+            return None;
+        }
+        progress(SyncProgress {
+            instance: self.name.clone(),
+            object: String::new(),
+            phase: SyncPhase::Export,
+            done: 0,
+            total: None,
+        });
+        let result = exporter
+            .run(&self.store, self.instance, self.normaliser.as_ref())
+            .await;
+        let status = self.status.export.get_or_insert_with(ExportStatus::default);
+        status.created = exporter.totals.created;
+        status.updated = exporter.totals.updated;
+        status.deleted = exporter.totals.deleted;
+        status.contacts_exported = exporter.exported;
+        let summary = match result {
+            Ok(counts) => {
+                status.last_export_at = Some(Utc::now());
+                status.error = None;
+                ExportSummary {
+                    counts,
+                    exported: exporter.exported,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                warn!(instance = %self.name, error = %text, "address-book export failed; retrying next cycle");
+                status.error = Some(text.clone());
+                ExportSummary {
+                    counts: ExportCounts::default(),
+                    exported: exporter.exported,
+                    error: Some(text),
+                }
+            }
+        };
+        Some(summary)
+    }
+
+    async fn refresh_counts(&mut self) {
+        match self.store.count_records(self.instance).await {
+            Ok(counts) => {
+                self.records = counts
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.object_type.clone(),
+                            usize::try_from(c.live).unwrap_or(usize::MAX),
+                        )
+                    })
+                    .collect();
+                for st in &mut self.objects {
+                    st.status.records = counts
+                        .iter()
+                        .find(|c| c.object_type == st.object.as_str())
+                        .map_or(0, |c| c.live);
+                }
+            }
+            Err(e) => warn!(instance = %self.name, error = %e, "cannot count cached records"),
+        }
+        for st in &self.objects {
+            self.status
+                .objects
+                .insert(st.object.as_str().to_owned(), st.status.clone());
+        }
+        self.status.limit_info = self.client.api_usage().map(|u| format!("api-usage={u}"));
+    }
+
+    /// What the status page shows.
+    pub fn report(&self) -> EngineReport {
+        let live = self.live.as_ref();
+        EngineReport {
+            sync: self.status.clone(),
+            records: OBJECTS
+                .iter()
+                .map(|o| {
+                    (
+                        o.as_str().to_owned(),
+                        self.records.get(o.as_str()).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            numbers_indexed: live.map_or(0, |l| l.parts.index.number_count()),
+            numbers_unreadable: live.map_or(0, |l| l.unreadable.values().sum()),
+            last_full_read: self
+                .objects
+                .iter()
+                .map(|o| o.mark.last_full_at)
+                .min()
+                .flatten(),
+            api_calls: self.api_calls,
+            api_usage: self.client.api_usage(),
+            link: self.link.clone(),
+        }
+    }
+
+    /// Marks the Salesforce link failed (a user-list read that failed for good).
+    pub fn note_failure(&mut self, text: String) {
+        self.link = LinkState::Failed(text);
+    }
+}
