@@ -23,7 +23,7 @@ const TEXT = {
     'status.unreadable': 'unreadable phone values', 'status.lastread': 'Last full read', 'status.uci': 'UCI sessions',
     'status.started': 'Started', 'status.version': 'Version', 'status.loglevel': 'Log level', 'status.sync': 'Sync',
     'users.instance': 'Instance', 'users.sf': 'STARFACE user', 'users.email': 'E-mail', 'users.sfuser': 'Salesforce user',
-    'users.uci': 'UCI session', 'users.panel': 'Panel', 'users.online': '{n} open', 'users.offline': 'offline',
+    'users.uci': 'UCI session', 'users.panel': 'Panel', 'users.online': '{n} open', 'users.offline': 'offline', 'users.lastcall': 'Last call',
     'users.none': 'No STARFACE users in scope yet (the PBX directory or the org may not have been read).',
     'users.mismatch': '{n} user(s) without a matching Salesforce user: the panel cannot pop for them.',
     'users.faq': 'Fix (manual FAQ): the STARFACE user and the Salesforce user must have the same e-mail address (case does not matter). Change one of them, then wait for the next directory read (5 minutes) or restart ctibridge.',
@@ -67,7 +67,7 @@ const TEXT = {
     'status.unreadable': 'unlesbare Telefonwerte', 'status.lastread': 'Letztes vollständiges Lesen', 'status.uci': 'UCI-Sitzungen',
     'status.started': 'Gestartet', 'status.version': 'Version', 'status.loglevel': 'Protokollstufe', 'status.sync': 'Synchronisation',
     'users.instance': 'Instanz', 'users.sf': 'STARFACE-Benutzer', 'users.email': 'E-Mail', 'users.sfuser': 'Salesforce-Benutzer',
-    'users.uci': 'UCI-Sitzung', 'users.panel': 'Panel', 'users.online': '{n} offen', 'users.offline': 'nicht geöffnet',
+    'users.uci': 'UCI-Sitzung', 'users.panel': 'Panel', 'users.online': '{n} offen', 'users.offline': 'nicht geöffnet', 'users.lastcall': 'Letzter Anruf',
     'users.none': 'Noch keine STARFACE-Benutzer im Bereich (Telefonanlage oder Org evtl. noch nicht gelesen).',
     'users.mismatch': '{n} Benutzer ohne passenden Salesforce-Benutzer: Für sie öffnet sich kein Fenster.',
     'users.faq': 'Lösung (FAQ des Handbuchs): STARFACE-Benutzer und Salesforce-Benutzer müssen dieselbe E-Mail-Adresse haben (Groß-/Kleinschreibung egal). Eine davon ändern, dann auf das nächste Lesen (5 Minuten) warten oder ctibridge neu starten.',
@@ -259,7 +259,7 @@ function syncHtml(sync) {
 
 function usersTable(rows, withInstance) {
   if (!rows.length) return `<p class="muted">${esc(t('users.none'))}</p>`;
-  const head = `<tr>${withInstance ? `<th>${esc(t('users.instance'))}</th>` : ''}<th>${esc(t('users.sf'))}</th><th>${esc(t('users.email'))}</th><th>${esc(t('users.sfuser'))}</th><th>${esc(t('users.uci'))}</th><th>${esc(t('users.panel'))}</th></tr>`;
+  const head = `<tr>${withInstance ? `<th>${esc(t('users.instance'))}</th>` : ''}<th>${esc(t('users.sf'))}</th><th>${esc(t('users.email'))}</th><th>${esc(t('users.sfuser'))}</th><th>${esc(t('users.uci'))}</th><th>${esc(t('users.panel'))}</th><th>${esc(t('users.lastcall'))}</th></tr>`;
   const body = rows.map((u) => `<tr class="${u.problem ? 'mismatch' : ''}" data-login="${esc(u.starface_login)}">
     ${withInstance ? `<td>${esc(u.instance)}</td>` : ''}
     <td>${esc(u.name)} <span class="muted">${esc(u.starface_login)}</span></td>
@@ -267,7 +267,8 @@ function usersTable(rows, withInstance) {
     <td>${u.salesforce_user_id ? `${esc(u.salesforce_user_name)} <span class="muted">${esc(u.salesforce_user_id)}</span>` : '–'}
       ${u.problem ? `<div class="problem">${esc(u.problem)}</div>` : ''}</td>
     <td>${pill(u.uci.state)}${u.uci.detail ? ` <span class="muted">${esc(u.uci.detail)}</span>` : ''}</td>
-    <td>${u.panels_online ? pill('ok', t('users.online', { n: u.panels_online })) : `<span class="muted">${esc(t('users.offline'))}</span>`}</td></tr>`).join('');
+    <td>${u.panels_online ? pill('ok', t('users.online', { n: u.panels_online })) : `<span class="muted">${esc(t('users.offline'))}</span>`}</td>
+    <td>${u.last_call ? `${esc(when(u.last_call.started_at))} <span class="muted">${esc(u.last_call.direction)}, ${esc(u.last_call.outcome || u.last_call.state)}</span>` : '–'}</td></tr>`).join('');
   return `<table><thead>${head}</thead><tbody>${body}</tbody></table>`;
 }
 

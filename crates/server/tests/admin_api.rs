@@ -17,7 +17,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 struct World {
     org: ctibridge_emulator_salesforce::RunningOrg,
-    _pbx: ctibridge_emulator_starface::RunningPbx,
+    pbx: ctibridge_emulator_starface::RunningPbx,
     pbx_url: url::Url,
     running: ctibridge_server::Running,
     base: String,
@@ -84,7 +84,7 @@ async fn world() -> (World, SecretString) {
     (
         World {
             org,
-            _pbx: pbx,
+            pbx,
             pbx_url,
             running,
             base,
@@ -396,15 +396,41 @@ async fn status_json_carries_the_pbx_link_org_usage_users_and_uci_state() {
         .unwrap();
     assert_eq!(retry_unknown.status(), StatusCode::NOT_FOUND);
 
-    let users_page: Value = admin
-        .get("/admin/api/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+    assert!(ben["last_call"].is_null(), "{ben}");
+
+    // A call to Ben shows as his last call on the Users page.
+    w.pbx
+        .control()
+        .play(ctibridge_emulator_starface::CallSpec {
+            target: "1001".into(),
+            number: "+49301234599".into(),
+            ..Default::default()
+        })
         .unwrap();
-    assert_eq!(users_page["users"].as_array().unwrap().len(), users.len());
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let users_page: Value = admin
+            .get("/admin/api/users")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = users_page["users"].as_array().unwrap();
+        assert_eq!(rows.len(), users.len());
+        let ben = rows.iter().find(|u| u["starface_login"] == "1001").unwrap();
+        if ben["last_call"]["direction"] == "inbound" {
+            assert!(ben["last_call"]["started_at"].is_string(), "{ben}");
+            assert!(
+                !ben.to_string().contains("1234599"),
+                "no caller number on the admin page: {ben}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{ben}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     w.running.shutdown().await;
 }
 

@@ -443,6 +443,31 @@ pub struct AdminUserRow {
     pub problem: Option<String>,
     pub uci: crate::hub::UciStatus,
     pub panels_online: usize,
+    /// The current call, else the most recent ended one (without the caller's number).
+    pub last_call: Option<LastCall>,
+}
+
+/// When and how a user's latest call went.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastCall {
+    pub direction: &'static str,
+    pub state: &'static str,
+    pub outcome: Option<&'static str>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn last_call(app: &AppState, login: &str) -> Option<LastCall> {
+    // The snapshot lists current calls first, then ended ones newest first; its receiver is
+    // dropped at once, so it does not count as an open panel.
+    let sub = app.hub.subscribe(login);
+    sub.calls.first().map(|c| LastCall {
+        direction: c.direction,
+        state: c.state,
+        outcome: c.outcome,
+        started_at: c.started_at,
+        ended_at: c.ended_at,
+    })
 }
 
 fn user_rows(app: &AppState) -> Vec<AdminUserRow> {
@@ -456,6 +481,7 @@ fn user_rows(app: &AppState) -> Vec<AdminUserRow> {
         .map(|(instance, u)| AdminUserRow {
             uci: app.hub.uci(&u.starface_login),
             panels_online: app.hub.panels(&u.starface_login),
+            last_call: last_call(app, &u.starface_login),
             instance,
             starface_login: u.starface_login,
             name: u.name,
