@@ -37,6 +37,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sync every enabled instance once: Salesforce records into the local cache and, with
+    /// import_contacts, into the STARFACE address book. Exit code 1 when something failed.
+    Sync {
+        /// Path of the TOML configuration file.
+        #[arg(long, short, env = "CTIBRIDGE_CONFIG")]
+        config: PathBuf,
+        /// Read every record again instead of the changes since the last sync.
+        #[arg(long)]
+        full: bool,
+    },
     /// Print the Call Center definition (XML) to import in Salesforce Setup.
     CallcenterXml {
         /// Path of the TOML configuration file.
@@ -160,6 +170,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Sync { config, full } => {
+            let loaded = load_config(&config)?;
+            let bar = ProgressBar::default();
+            let summary =
+                ctibridge_server::sync::run_sync_once(&loaded.config, full, |p| bar.show(&p))
+                    .await?;
+            bar.finish();
+            for inst in &summary.instances {
+                for o in &inst.objects {
+                    let mode = match o.mode {
+                        Some(ctibridge_server::sync::SyncMode::Full) => "full",
+                        Some(ctibridge_server::sync::SyncMode::Incremental) => "changes",
+                        None => "failed",
+                    };
+                    println!(
+                        "{} {}: {mode}, {} read, {} deleted, {} API calls",
+                        inst.name, o.object, o.records_read, o.records_deleted, o.api_calls
+                    );
+                }
+                if let Some(e) = &inst.export {
+                    println!(
+                        "{} address book: {} created, {} changed, {} deleted{}",
+                        inst.name,
+                        e.counts.created,
+                        e.counts.updated,
+                        e.counts.deleted,
+                        e.exported
+                            .map(|n| format!(", {n} contacts exported"))
+                            .unwrap_or_default()
+                    );
+                }
+                if let Some((used, limit)) = inst.api_usage {
+                    println!("{} API usage: {used}/{limit}", inst.name);
+                }
+            }
+            let errors = summary.errors();
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            Ok(if errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::CallcenterXml { config, instance } => {
             let loaded = load_config(&config)?;
             let xml =
@@ -209,6 +264,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A one-line progress bar on stderr while a terminal watches; nothing otherwise.
+#[derive(Default)]
+struct ProgressBar {
+    drawn: std::cell::Cell<bool>,
+}
+
+impl ProgressBar {
+    fn show(&self, p: &ctibridge_server::sync::SyncProgress) {
+        use std::io::{IsTerminal, Write};
+        let mut err = std::io::stderr();
+        if !err.is_terminal() {
+            return;
+        }
+        let what = if p.object.is_empty() {
+            "address book".to_owned()
+        } else {
+            p.object.clone()
+        };
+        let line = match p.total {
+            Some(total) if total > 0 => {
+                let filled = usize::try_from(p.done.min(total) * 30 / total).unwrap_or(30);
+                format!(
+                    "{} {what} {:?}: [{}{}] {}/{total}",
+                    p.instance,
+                    p.phase,
+                    "#".repeat(filled),
+                    "-".repeat(30 - filled),
+                    p.done
+                )
+            }
+            _ => format!("{} {what} {:?}: {}", p.instance, p.phase, p.done),
+        };
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+        self.drawn.set(true);
+    }
+
+    fn finish(&self) {
+        if self.drawn.get() {
+            eprintln!();
         }
     }
 }
