@@ -613,3 +613,41 @@ async fn instance_edit_is_saved_and_used_after_a_restart() {
     .await;
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn session_cookie_is_secure_when_the_public_url_is_https() {
+    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let pbx = ctibridge_emulator_starface::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::demo(
+        dir.path().to_path_buf(),
+        addr,
+        pbx.url().clone(),
+        LoginUrl::parse(org.url().as_str()).unwrap().0,
+    );
+    // Behind a TLS-terminating proxy: ctibridge itself still speaks http on loopback.
+    config.server.public_url = url::Url::parse("https://ctibridge.example.com/").unwrap();
+    let running = ctibridge_server::start_with(
+        config,
+        None,
+        ctibridge_server::StartOptions {
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .unwrap();
+    let resp = try_login(&format!("http://{addr}"), "0001", "admin-pass").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    running.shutdown().await;
+}
