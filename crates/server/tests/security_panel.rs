@@ -202,7 +202,7 @@ async fn csp_of(base: &str, path: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_salesforce_may_frame_the_panel_and_nobody_the_status_page() {
+async fn only_salesforce_may_frame_the_panel_and_nobody_the_status_page_or_admin() {
     // An instance of a real org (not loopback): 'self' must not be an ancestor.
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
@@ -241,7 +241,12 @@ async fn only_salesforce_may_frame_the_panel_and_nobody_the_status_page() {
         }
         assert!(!fa.contains('*') || sources.iter().all(|s| s.starts_with("https://*.")));
     }
-    for path in ["/", "/status", "/panel/oauth/callback?code=x&state=y"] {
+    for path in [
+        "/",
+        "/status",
+        "/panel/oauth/callback?code=x&state=y",
+        "/admin",
+    ] {
         assert_eq!(
             frame_ancestors(&csp_of(&base, path).await),
             "'none'",
