@@ -159,7 +159,10 @@ async fn whole_lists_are_read_page_by_page() {
         .unwrap();
     assert_eq!(page.contacts.len(), 3);
     assert_eq!(page.metadata.unwrap().total_pages, 3);
-    let all = rest.all_contacts(std::slice::from_ref(&tag.id)).await.unwrap();
+    let all = rest
+        .all_contacts(std::slice::from_ref(&tag.id))
+        .await
+        .unwrap();
     assert_eq!(all.len(), 23);
     // The seeded entries of someone else are in the book too, without our tag.
     let everything = rest.all_contacts(&[]).await.unwrap();
