@@ -46,6 +46,7 @@ const TEXT = {
     'sync.object': 'Object', 'sync.records': 'Records', 'sync.progress': 'Full sync progress', 'sync.full': 'Last full sync', 'sync.incremental': 'Last change read',
     'sync.export': 'Address book export (tag {tag}): {n} contacts on the PBX; since start {c} created, {u} changed, {d} deleted; last {at}',
     'inst.url_col': 'Login URL',
+    'inst.forget': 'Use the configuration file\'s instances again', 'inst.confirm_forget': 'Drop the instances saved here and use the configuration file\'s [[instance]] sections again (after a restart)?',
     'status.outbox': 'Salesforce writes (outbox)', 'outbox.counts': '{pending} waiting, {in_flight} in flight, {done} written, {failed} failed',
     'outbox.attempts': '{n} attempts', 'outbox.retry': 'Retry',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
@@ -90,6 +91,7 @@ const TEXT = {
     'sync.object': 'Objekt', 'sync.records': 'Datensätze', 'sync.progress': 'Fortschritt (vollständig)', 'sync.full': 'Letzte vollständige Synchronisation', 'sync.incremental': 'Letzte Änderungen gelesen',
     'sync.export': 'Adressbuch-Export (Tag {tag}): {n} Kontakte in der Telefonanlage; seit Start {c} angelegt, {u} geändert, {d} gelöscht; zuletzt {at}',
     'inst.url_col': 'Login-URL',
+    'inst.forget': 'Wieder die Instanzen der Konfigurationsdatei verwenden', 'inst.confirm_forget': 'Die hier gespeicherten Instanzen verwerfen und wieder die [[instance]]-Abschnitte der Konfigurationsdatei verwenden (nach einem Neustart)?',
     'status.outbox': 'Schreibvorgänge nach Salesforce (Outbox)', 'outbox.counts': '{pending} wartend, {in_flight} in Arbeit, {done} geschrieben, {failed} fehlgeschlagen',
     'outbox.attempts': '{n} Versuche', 'outbox.retry': 'Erneut versuchen',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
@@ -342,6 +344,7 @@ function renderInstances(note) {
   const d = instancesData;
   let html = `<div class="toolbar"><h2>${esc(t('nav.instances'))}</h2><button id="inst-new" class="brand">${esc(t('inst.new'))}</button></div>
     <p class="muted" id="inst-source">${esc(t(`inst.source.${d.source}`))}</p>`;
+  if (d.source === 'store') html += `<p><button id="inst-forget" class="danger">${esc(t('inst.forget'))}</button></p>`;
   if (d.restart_pending) html += `<p class="banner" id="inst-restart">${esc(t('inst.restart'))}</p>`;
   if (note) html += note;
   if (!d.instances.length) html += `<p class="muted">${esc(t('inst.none'))}</p>`;
@@ -357,6 +360,12 @@ function renderInstances(note) {
   html += '<div id="inst-form-host"></div>';
   $('page-instances').innerHTML = html;
   $('inst-new').addEventListener('click', () => editInstance(null));
+  if ($('inst-forget')) {
+    $('inst-forget').addEventListener('click', async () => {
+      if (!window.confirm(t('inst.confirm_forget'))) return;
+      try { await api('DELETE', '/admin/api/instances'); await loadInstances(); } catch (e) { showError(e); }
+    });
+  }
   for (const b of document.querySelectorAll('.inst-edit')) b.addEventListener('click', () => editInstance(d.instances[Number(b.dataset.index)]));
 }
 

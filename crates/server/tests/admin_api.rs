@@ -611,6 +611,31 @@ async fn instance_edit_is_saved_and_used_after_a_restart() {
         }
     })
     .await;
+
+    // Back to the file: after the next restart the TOML's instance is used again.
+    let forget = admin
+        .send(reqwest::Method::DELETE, "/admin/api/instances")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forget.status(), StatusCode::OK);
+    running.shutdown().await;
+    let (running, base) = connector(w.dir.path(), &w.pbx_url, w.org.url()).await;
+    let admin = login(&base, "0001", "admin-pass").await;
+    let list: Value = admin
+        .get("/admin/api/instances")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["source"], "config");
+    assert_eq!(list["instances"][0]["name"], "Salesforce Demo");
+    assert_eq!(
+        running.state().status().instances[0].name,
+        "Salesforce Demo"
+    );
     running.shutdown().await;
 }
 

@@ -107,6 +107,12 @@ pub async fn save(
     Ok(())
 }
 
+/// Forgets the saved instances, so that the next start uses the TOML's again; `false` when
+/// none were saved.
+pub async fn forget(store: &impl CredentialStore) -> Result<bool, InstancesError> {
+    Ok(store.delete_credential(&key()?).await?)
+}
+
 /// The stored form of a configured instance.
 pub fn from_config(i: &InstanceConfig) -> StoredInstance {
     StoredInstance {

@@ -97,7 +97,9 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/admin/api/log/level", put(log_level))
         .route(
             "/admin/api/instances",
-            get(list_instances).post(create_instance),
+            get(list_instances)
+                .post(create_instance)
+                .delete(forget_instances),
         )
         .route(
             "/admin/api/instances/{name}",
@@ -849,6 +851,22 @@ async fn delete_instance(
     admin.saved_since_start.store(true, Ordering::Relaxed);
     tracing::info!(instance = %name, "instance deleted in the admin UI; applies after a restart");
     Ok(Json(json!({ "deleted": name, "restart_pending": true })).into_response())
+}
+
+/// Goes back to the configuration file's instances (from the next start on).
+async fn forget_instances(
+    State(admin): State<Arc<Admin>>,
+    authed: Authed,
+) -> Result<Response, AdminError> {
+    let _guard = admin.edit.lock().await;
+    if !instances::forget(&admin.app.store).await? {
+        return Err(AdminError::NotFound(
+            "no instances are saved; the configuration file's are in use".into(),
+        ));
+    }
+    admin.saved_since_start.store(true, Ordering::Relaxed);
+    tracing::info!(admin = %authed.session.user, "saved instances dropped; the configuration file's apply after a restart");
+    Ok(Json(json!({ "source": "config", "restart_pending": true })).into_response())
 }
 
 #[derive(Deserialize)]
