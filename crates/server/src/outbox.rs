@@ -370,6 +370,7 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
         .claim_due(None, BATCH, LEASE, Utc::now())
         .await?;
     let n = claimed.len();
+    let mut foreign = 0usize;
     let mut by_instance: HashMap<String, Batches> = HashMap::new();
     for item in claimed {
         match item.item.kind.as_str() {
@@ -401,8 +402,13 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
                     }
                 }
             }
-            // Another part of the connector owns other kinds: hand them back untouched.
-            _ => state.store.release(&item.claim, Utc::now()).await?,
+            // Another part of the connector owns other kinds: hand them back untouched, due
+            // a little later so that this worker does not spin on them.
+            _ => {
+                foreign += 1;
+                let at = Utc::now() + chrono::Duration::seconds(5);
+                state.store.release(&item.claim, at).await?
+            }
         }
     }
     for (instance, (logs, notes)) in by_instance {
@@ -426,7 +432,7 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
             write_notes(state, &instance, &client, notes).await?;
         }
     }
-    Ok(n)
+    Ok(n - foreign)
 }
 
 /// A failure of a whole request: pause on the API limit, retry what may pass later, fail the rest.

@@ -293,6 +293,18 @@ async fn click_to_dial_places_the_call_on_the_chosen_phone_and_pops_the_clicked_
         .sum::<u64>();
     assert_eq!(placed_after, placed_before + 1);
 
+    // Abroad: outside line, then the international prefix.
+    let (status, abroad) = w
+        .api(
+            reqwest::Method::POST,
+            "/panel/api/dial",
+            &ben,
+            Some(json!({"number": "+44 20 7946 0958"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{abroad}");
+    assert_eq!(abroad["dialled"], "000442079460958");
+
     // A phone that is not the user's is refused by the PBX, and the panel is told why.
     w.api(
         reqwest::Method::PUT,
