@@ -21,73 +21,50 @@ pub const API_HEADROOM_WARN_PERCENT: i64 = 10;
 struct Reads {
     object: &'static str,
     /// Plain fields and relationship paths (`Owner.Name`).
-    fields: &'static [&'static str],
+    fields: Vec<&'static str>,
     phones: &'static [&'static str],
     /// What breaks without them, for the detail text.
     used_for: &'static str,
 }
 
-/// Every field the caller card and the sync read; kept in step with `instance.rs` and the
-/// default card layout (`cards.rs`).
-const READS: [Reads; 4] = [
-    Reads {
-        object: "Contact",
-        fields: &[
-            "Id",
-            "Name",
-            "SystemModstamp",
-            "AccountId",
-            "OwnerId",
-            "Title",
-            "Email",
-            "Account.Name",
-            "Owner.Name",
-        ],
-        phones: &[
-            "Phone",
-            "MobilePhone",
-            "HomePhone",
-            "OtherPhone",
-            "AssistantPhone",
-            "Fax",
-        ],
-        used_for: "the contact sync and the caller card",
-    },
-    Reads {
-        object: "Lead",
-        fields: &[
-            "Id",
-            "Name",
-            "SystemModstamp",
-            "OwnerId",
-            "Company",
-            "Status",
-            "Email",
-            "Owner.Name",
-        ],
-        phones: &["Phone", "MobilePhone", "Fax"],
-        used_for: "the lead sync and the caller card",
-    },
-    Reads {
-        object: "Account",
-        fields: &[
-            "Id",
-            "Name",
-            "SystemModstamp",
-            "OwnerId",
-            "AnnualRevenue",
-            "Owner.Name",
-        ],
-        phones: &["Phone", "Fax"],
-        used_for: "the account sync and the caller card",
-    },
-    Reads {
-        object: "User",
-        fields: &["Id", "Name", "Email", "IsActive", "UserType"],
-        phones: &[],
-        used_for: "matching users by e-mail",
-    },
-];
+/// Every field the caller card, the sync and the address-book export read: the sync's own
+/// list, so that the doctor checks exactly what the connector queries.
+fn reads() -> [Reads; 4] {
+    let sync = |object: ObjectType| crate::sync::required_fields(&object, true);
+    [
+        Reads {
+            object: "Contact",
+            fields: sync(ObjectType::Contact),
+            phones: &[
+                "Phone",
+                "MobilePhone",
+                "HomePhone",
+                "OtherPhone",
+                "AssistantPhone",
+                "Fax",
+            ],
+            used_for: "the contact sync and the caller card",
+        },
+        Reads {
+            object: "Lead",
+            fields: sync(ObjectType::Lead),
+            phones: &["Phone", "MobilePhone", "Fax"],
+            used_for: "the lead sync and the caller card",
+        },
+        Reads {
+            object: "Account",
+            fields: sync(ObjectType::Account),
+            phones: &["Phone", "Fax"],
+            used_for: "the account sync and the caller card",
+        },
+        Reads {
+            object: "User",
+            fields: vec!["Id", "Name", "Email", "IsActive", "UserType"],
+            phones: &[],
+            used_for: "matching users by e-mail",
+        },
+    ]
+}
 
 /// Task fields a call log sets (`TaskSubtype` only on create).
 const TASK_FIELDS: &[&str] = &[
@@ -264,7 +241,8 @@ pub(crate) async fn check_org(
     };
     tracing::debug!(instance = %inst.name, %instance_url, "doctor got a token");
 
-    let objects: Vec<&str> = READS.iter().map(|r| r.object).chain(["Task"]).collect();
+    let reads = reads();
+    let objects: Vec<&str> = reads.iter().map(|r| r.object).chain(["Task"]).collect();
     let describes = futures::future::join_all(objects.iter().map(|o| {
         let client = &client;
         async move {
@@ -282,8 +260,8 @@ pub(crate) async fn check_org(
         describes.into_iter().collect();
 
     checks.push(limit_check(limits, &client, &check));
-    for reads in &READS {
-        checks.push(read_check(reads, &describes, &check));
+    for r in &reads {
+        checks.push(read_check(r, &describes, &check));
     }
     checks.push(task_check(&describes, &check));
     checks.push(unknown_caller_check(&describes, &check));
@@ -451,7 +429,7 @@ fn skip_rest(checks: &mut Vec<Check>, check: &CheckFn<'_>) {
         )
     };
     checks.push(skipped("salesforce.api_limit", "API limit headroom"));
-    for reads in &READS {
+    for reads in &reads() {
         checks.push(skipped(
             &format!("salesforce.read.{}", reads.object),
             &format!("Read access: {}", reads.object),
@@ -614,7 +592,7 @@ fn read_check(
         }
     };
     let mut missing = Vec::new();
-    for path in reads.fields {
+    for path in &reads.fields {
         match relationship(path) {
             None => {
                 if describe.field(path).is_none() {

@@ -71,6 +71,29 @@ pub(crate) fn field_behind(path: &str) -> String {
     }
 }
 
+/// The fields every record of `object` is read with (before the phone fields, which describe
+/// finds): the card's, what call logging needs, the address country, and with `export` what
+/// the address book needs. The doctor checks the run-as user can see exactly these.
+pub fn required_fields(object: &ObjectType, export: bool) -> Vec<&'static str> {
+    let mut fields: Vec<&'static str> = ["Id", "Name", "SystemModstamp"]
+        .into_iter()
+        .chain(card_query_fields(object.as_str()))
+        .chain(extra_fields(object).iter().copied())
+        .chain(
+            if export && *object == ObjectType::Contact {
+                EXPORT_FIELDS
+            } else {
+                &[]
+            }
+            .iter()
+            .copied(),
+        )
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    fields.retain(|f| seen.insert(*f));
+    fields
+}
+
 /// The query of one object: its fields in a stable order, and which of them are phones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ObjectPlan {
@@ -88,19 +111,8 @@ impl ObjectPlan {
         describe: &ObjectDescribe,
         export: bool,
     ) -> Result<Self, Vec<String>> {
-        let mut fields: Vec<String> = ["Id", "Name", "SystemModstamp"]
+        let mut fields: Vec<String> = required_fields(object, export)
             .into_iter()
-            .chain(card_query_fields(object.as_str()))
-            .chain(extra_fields(object).iter().copied())
-            .chain(
-                if export && *object == ObjectType::Contact {
-                    EXPORT_FIELDS
-                } else {
-                    &[]
-                }
-                .iter()
-                .copied(),
-            )
             .map(str::to_owned)
             .collect();
         let phone_fields: Vec<String> = describe.phone_fields().map(|f| f.name.clone()).collect();

@@ -16,6 +16,7 @@ mod engine;
 mod export;
 mod fetch;
 mod fields;
+pub use fields::required_fields;
 mod live;
 mod once;
 
