@@ -27,8 +27,10 @@ pub const KIND_CALL_LOG: &str = "call_log";
 pub const KIND_CALL_NOTES: &str = "call_notes";
 /// Items taken per round.
 const BATCH: u32 = 100;
-/// How long a claim holds an item: longer than a round of requests can take.
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a claim holds an item: longer than a round of requests usually takes, short
+/// enough that items in flight when the process died are taken up again soon after a restart.
+/// A round that outlives its lease is safe: the next claim finds the Task by its CallObject.
+const LEASE: Duration = Duration::from_secs(60);
 /// How long a missed group call waits for the answer of another member to arrive.
 const GROUP_SETTLE: Duration = Duration::from_secs(3);
 /// How long the outbox of an org pauses when its daily API limit is spent.
@@ -41,6 +43,8 @@ const MAX_SUBJECT: usize = 255;
 /// What the worker keeps in memory (all of it may be lost: it only saves work).
 pub struct OutboxMemory {
     backoff: Mutex<Backoff>,
+    lease: Mutex<Duration>,
+    limit_pause: Mutex<Duration>,
     paused_until: Mutex<HashMap<String, DateTime<Utc>>>,
     instance_ids: Mutex<HashMap<String, InstanceId>>,
     notes_applied: Mutex<HashMap<String, i64>>,
@@ -53,6 +57,8 @@ impl Default for OutboxMemory {
                 base: Duration::from_secs(1),
                 max: Duration::from_secs(5 * 60),
             }),
+            lease: Mutex::new(LEASE),
+            limit_pause: Mutex::new(LIMIT_PAUSE),
             paused_until: Mutex::default(),
             instance_ids: Mutex::default(),
             notes_applied: Mutex::default(),
@@ -71,6 +77,16 @@ impl OutboxMemory {
     /// Changes the retry backoff (tests shorten it).
     pub fn set_backoff(&self, backoff: Backoff) {
         *lock(&self.backoff) = backoff;
+    }
+
+    /// Changes how long the outbox of an org pauses on its API limit (tests shorten it).
+    pub fn set_limit_pause(&self, pause: Duration) {
+        *lock(&self.limit_pause) = pause;
+    }
+
+    /// Changes how long a claim holds an item (tests shorten it to restart quickly).
+    pub fn set_lease(&self, lease: Duration) {
+        *lock(&self.lease) = lease;
     }
 
     fn backoff(&self) -> Backoff {
@@ -365,9 +381,10 @@ type Batches = (Vec<(ClaimedItem, CallLog)>, Vec<(ClaimedItem, NotesUpdate)>);
 /// One round: claims what is due and writes it, instance by instance. Returns the number
 /// of items claimed.
 async fn round(state: &AppState) -> Result<usize, StoreError> {
+    let lease = *lock(&state.actions.outbox.lease);
     let claimed = state
         .store
-        .claim_due(None, BATCH, LEASE, Utc::now())
+        .claim_due(None, BATCH, lease, Utc::now())
         .await?;
     let n = claimed.len();
     let mut foreign = 0usize;
@@ -444,7 +461,8 @@ async fn fail_all(
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     if let SalesforceError::RequestLimitExceeded { .. } = err {
-        let until = now + chrono::Duration::from_std(LIMIT_PAUSE).unwrap_or_default();
+        let pause = *lock(&state.actions.outbox.limit_pause);
+        let until = now + chrono::Duration::from_std(pause).unwrap_or_default();
         warn!(instance, until = %until, "the org's API limit is spent: the outbox pauses");
         lock(&state.actions.outbox.paused_until).insert(instance.to_owned(), until);
         for i in items {

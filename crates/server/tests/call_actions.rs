@@ -37,6 +37,24 @@ async fn world() -> World {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let (running, base) = start(&org, &pbx, &dir).await;
+    World {
+        org,
+        pbx,
+        running,
+        base,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// Starts the connector on `dir` (again, after a restart) and waits until it is ready.
+async fn start(
+    org: &ctibridge_emulator_salesforce::RunningOrg,
+    pbx: &ctibridge_emulator_starface::RunningPbx,
+    dir: &tempfile::TempDir,
+) -> (ctibridge_server::Running, String) {
+    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
     let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = Config::demo(
@@ -59,6 +77,11 @@ async fn world() -> World {
         base: Duration::from_millis(100),
         max: Duration::from_millis(800),
     });
+    running
+        .state()
+        .actions
+        .outbox
+        .set_lease(Duration::from_secs(2));
     for (login, pw) in [("1001", "ben-pass"), ("1002", "clara-pass")] {
         ctibridge_server::uci::set_credentials(running.state(), login, &pw.to_owned().into())
             .await
@@ -75,14 +98,7 @@ async fn world() -> World {
                 .any(|u| u.salesforce_user_id.is_some())
     })
     .await;
-    World {
-        org,
-        pbx,
-        running,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
+    (running, format!("http://{addr}"))
 }
 
 async fn eventually(what: &str, done: impl Fn() -> bool) {
@@ -691,5 +707,124 @@ async fn a_task_written_before_a_crash_is_found_and_not_written_again() {
     }
     assert_eq!(done.unwrap().result.unwrap()["task_id"], existing.as_str());
     assert_eq!(w.tasks(&call_id).len(), 1);
+    w.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_writes_pending_and_in_flight_neither_loses_nor_doubles_a_call() {
+    let w = world().await;
+    let control = w.org.control();
+    // Slow and failing: when the connector stops, writes are pending and in flight.
+    control
+        .apply(FaultUpdate {
+            fail_rate: Some(0.5),
+            fail_status: Some(503),
+            latency_ms: Some(150),
+            ..Default::default()
+        })
+        .unwrap();
+    const N: usize = 20;
+    let mut calls = Vec::new();
+    for i in 0..N {
+        calls.push(w.play(CallSpec {
+            target: "1001".into(),
+            number: format!("030 7100{i:04}"),
+            ring_steps: 1,
+            talk_steps: 1,
+            ..Default::default()
+        }));
+    }
+    let state = w.running.state().clone();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let c = ctibridge_store::OutboxStore::outbox_counts(&state.store, None)
+            .await
+            .unwrap();
+        if c.pending + c.in_flight + c.done + c.failed == N as u64 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(state);
+    let written_before = calls.iter().filter(|c| !w.tasks(c).is_empty()).count();
+    // Every task stops where it stands, as in a crash; the store is what survives.
+    let World {
+        org,
+        pbx,
+        running,
+        http,
+        _dir,
+        ..
+    } = w;
+    running.shutdown().await;
+    control
+        .apply(FaultUpdate {
+            fail_rate: Some(0.0),
+            latency_ms: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    let (running, base) = start(&org, &pbx, &_dir).await;
+    let w = World {
+        org,
+        pbx,
+        running,
+        base,
+        http,
+        _dir,
+    };
+    eventually_within(
+        "every call logged after the restart",
+        Duration::from_secs(60),
+        || calls.iter().all(|c| !w.tasks(c).is_empty()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for c in &calls {
+        assert_eq!(
+            w.tasks(c).len(),
+            1,
+            "call {c} ({written_before} written before the restart)"
+        );
+    }
+    assert!(
+        written_before < N,
+        "the restart came too late to test anything"
+    );
+    w.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_api_limit_pauses_the_outbox_without_counting_attempts() {
+    let w = world().await;
+    let state = w.running.state().clone();
+    state.actions.outbox.set_limit_pause(Duration::from_secs(2));
+    let control = w.org.control();
+    control.set_api_daily_limit(1_000);
+    control.set_api_used(1_000);
+    let call = w.play(CallSpec {
+        target: "1001".into(),
+        number: "030 1112225".into(),
+        ..Default::default()
+    });
+    eventually("the outbox to pause", || {
+        state.actions.outbox.paused_until(INSTANCE).is_some()
+    })
+    .await;
+    let key = format!("call:{call}:1001");
+    let item = ctibridge_store::OutboxStore::get_outbox_item_by_key(&state.store, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.state, ctibridge_store::OutboxState::Pending);
+    assert_eq!(item.attempts, 0, "a pause is not an attempt: {item:?}");
+    assert!(w.tasks(&call).is_empty());
+
+    control.set_api_daily_limit(1_000_000);
+    eventually("the Task once the limit is free", || {
+        w.tasks(&call).len() == 1
+    })
+    .await;
     w.running.shutdown().await;
 }
