@@ -567,6 +567,37 @@ fn disposition(outcome: &str, result: Option<&str>) -> String {
     }
 }
 
+/// The active Salesforce user with the STARFACE user's e-mail, if the org has one.
+async fn owner_by_email(
+    state: &AppState,
+    client: &SalesforceClient,
+    login: &str,
+) -> Option<String> {
+    let dir = state.pbx_directory()?;
+    let email = dir
+        .users
+        .iter()
+        .find(|u| u.login == login)
+        .map(|u| u.email.trim().to_owned())
+        .filter(|e| !e.is_empty())?;
+    #[derive(Deserialize)]
+    struct UserRow {
+        #[serde(rename = "Id")]
+        id: String,
+    }
+    let soql = format!(
+        "SELECT Id FROM User WHERE IsActive = true AND Email = '{}' LIMIT 1",
+        ctibridge_salesforce::escape_soql_literal(&email)
+    );
+    match client.query::<UserRow>(&soql).await {
+        Ok(page) => page.records.into_iter().next().map(|u| u.id),
+        Err(e) => {
+            debug!(user = %login, error = %e, "cannot look up the Task owner by e-mail");
+            None
+        }
+    }
+}
+
 /// Whether another member answered a group call (then its missed legs are not logged).
 async fn answered_elsewhere(state: &AppState, log: &CallLog) -> Result<bool, StoreError> {
     if state.actions.answered_by(&log.call_id).is_some() {
@@ -638,13 +669,24 @@ async fn write_logs(
     if create.is_empty() {
         return Ok(());
     }
+    // Right after a start the instance has not matched its users yet: ask the org by e-mail.
+    let mut owners: HashMap<String, Option<String>> = HashMap::new();
+    for (_, log) in &create {
+        if log.owner_id.is_none() && !owners.contains_key(&log.login) {
+            let owner = match owner_of(state, instance, &log.login) {
+                Some(o) => Some(o),
+                None => owner_by_email(state, client, &log.login).await,
+            };
+            owners.insert(log.login.clone(), owner);
+        }
+    }
     let records: Vec<Value> = create
         .iter()
         .map(|(_, log)| {
             let owner = log
                 .owner_id
                 .clone()
-                .or_else(|| owner_of(state, instance, &log.login));
+                .or_else(|| owners.get(&log.login).cloned().flatten());
             composite_record(&ObjectType::Task, task_fields(log, owner.as_deref()))
         })
         .collect();

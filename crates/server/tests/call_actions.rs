@@ -828,3 +828,22 @@ async fn a_spent_api_limit_pauses_the_outbox_without_counting_attempts() {
     .await;
     w.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_gets_its_owner_by_email_when_the_user_match_is_not_there_yet() {
+    let w = world().await;
+    let state = w.running.state().clone();
+    // As right after a start, before the instance matched STARFACE and Salesforce users.
+    state.update_instance(INSTANCE, |i| i.users.clear());
+    let call = w.play(CallSpec {
+        target: "1001".into(),
+        number: "030 1112226".into(),
+        ..Default::default()
+    });
+    eventually("the Task", || w.tasks(&call).len() == 1).await;
+    assert_eq!(
+        w.tasks(&call)[0]["OwnerId"],
+        w.sf_user("ben.utzer@example.com").as_str()
+    );
+    w.running.shutdown().await;
+}
