@@ -29,6 +29,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+async fn world_with(tweak: impl FnOnce(&mut Config)) -> World {
     let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
     let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
         .await
@@ -37,7 +41,7 @@ async fn world() -> World {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (running, base) = start(&org, &pbx, &dir).await;
+    let (running, base) = start(&org, &pbx, &dir, tweak).await;
     World {
         org,
         pbx,
@@ -53,16 +57,18 @@ async fn start(
     org: &ctibridge_emulator_salesforce::RunningOrg,
     pbx: &ctibridge_emulator_starface::RunningPbx,
     dir: &tempfile::TempDir,
+    tweak: impl FnOnce(&mut Config),
 ) -> (ctibridge_server::Running, String) {
     let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
     let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config::demo(
+    let mut config = Config::demo(
         dir.path().to_path_buf(),
         addr,
         pbx.url().clone(),
         LoginUrl::parse(org.url().as_str()).unwrap().0,
     );
+    tweak(&mut config);
     let running = ctibridge_server::start_with(
         config,
         None,
@@ -765,7 +771,7 @@ async fn a_restart_with_writes_pending_and_in_flight_neither_loses_nor_doubles_a
             ..Default::default()
         })
         .unwrap();
-    let (running, base) = start(&org, &pbx, &_dir).await;
+    let (running, base) = start(&org, &pbx, &_dir, |_| {}).await;
     let w = World {
         org,
         pbx,
@@ -844,6 +850,54 @@ async fn a_task_gets_its_owner_by_email_when_the_user_match_is_not_there_yet() {
     assert_eq!(
         w.tasks(&call)[0]["OwnerId"],
         w.sf_user("ben.utzer@example.com").as_str()
+    );
+    w.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_decides_which_calls_are_logged_and_how_missed_group_calls_are() {
+    let w = world_with(|c| {
+        let calls = &mut c.instances[0].calls;
+        calls.log_outbound = false;
+        calls.missed_group_calls = ctibridge_config::MissedGroupCalls::Each;
+    })
+    .await;
+    let outbound = w.play(CallSpec {
+        kind: CallKind::Outbound,
+        target: "1001".into(),
+        number: "030 1112227".into(),
+        ..Default::default()
+    });
+    let missed = w.play(CallSpec {
+        kind: CallKind::Group,
+        target: "Sales".into(),
+        number: "030 1112228".into(),
+        answered: false,
+        ..Default::default()
+    });
+    let inbound = w.play(CallSpec {
+        target: "1001".into(),
+        number: "030 1112229".into(),
+        ..Default::default()
+    });
+    eventually("the inbound call and both missed legs logged", || {
+        w.tasks(&inbound).len() == 1 && w.tasks(&missed).len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        w.tasks(&outbound).is_empty(),
+        "outbound calls are not logged here"
+    );
+    let mut legs: Vec<String> = w
+        .tasks(&missed)
+        .iter()
+        .map(|t| t["CallObject"].as_str().unwrap().to_owned())
+        .collect();
+    legs.sort();
+    assert_eq!(
+        legs,
+        vec![format!("{missed}:1001"), format!("{missed}:1002")]
     );
     w.running.shutdown().await;
 }
