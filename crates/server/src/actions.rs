@@ -18,7 +18,7 @@ use ctibridge_store::{OutboxFilter, OutboxState, OutboxStore, UserStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::hub::{CardField, PanelCall, PanelMatch};
 use crate::outbox::{self, CallLog};
@@ -284,6 +284,22 @@ async fn create_for_unknown(state: &Arc<AppState>, instance: &str, call: &Call) 
     match result {
         Ok(Some(record)) => {
             info!(user = %call.user, object = %record.object, id = %record.id, "created a record for an unknown caller");
+            let stored = ctibridge_store::Record {
+                object_type: record.object.clone(),
+                sf_id: record.id.clone(),
+                name: record.name.clone(),
+                fields: serde_json::Map::new(),
+                phones: vec![ctibridge_store::PhoneValue {
+                    field: "Phone".into(),
+                    raw: e164.as_str().to_owned(),
+                    e164: Some(e164.as_str().to_owned()),
+                }],
+                system_modstamp: None,
+            };
+            if let Err(e) = crate::sync::learn_record(state, instance, &stored) {
+                // The memory below still answers for the number until the sync reads it.
+                debug!(error = %e, "the index could not learn the new record");
+            }
             state.actions.learn(instance, &e164, record);
             republish_number(state, instance, e164.as_str());
         }

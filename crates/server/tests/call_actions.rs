@@ -416,6 +416,16 @@ async fn an_unknown_caller_gets_exactly_one_lead_across_three_calls_in_ten_secon
         ids.iter().all(|i| i == leads[0]["Id"].as_str().unwrap()),
         "{ids:?}"
     );
+    // The index itself learned the Lead (not only the panel's memory of it).
+    let lookup = w.running.state().lookup(INSTANCE).unwrap();
+    let found = lookup
+        .index
+        .lookup(&ctibridge_domain::E164::parse("+493098765432").unwrap());
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].record.id.as_str(),
+        leads[0]["Id"].as_str().unwrap()
+    );
     w.running.shutdown().await;
 }
 
