@@ -154,6 +154,36 @@ async fn healthy_demo_setup_fails_only_on_franks_missing_salesforce_user() {
     s.org.shutdown().await;
 }
 
+/// The demo minus Frank (who has no Salesforce user on purpose): nothing to fix, exit code 0.
+#[tokio::test]
+async fn a_healthy_setup_passes_clean() {
+    let mut s = setup().await;
+    s.config.instances[0].users.clear();
+    let running = ctibridge_server::start(s.config.clone(), None)
+        .await
+        .unwrap();
+    s.config.server.public_url =
+        url::Url::parse(&format!("http://{}/", running.local_addr())).unwrap();
+
+    let report = run_doctor_with(&s.config, &[], &options()).await;
+    let text = report.render_human();
+    assert!(!report.has_problems(), "{text}");
+    assert_eq!(report.summary().fail, 0, "{text}");
+    assert!(
+        report.with_status(CheckStatus::Warn).next().is_none(),
+        "{text}"
+    );
+    assert_eq!(
+        find(&report, "users.match").status,
+        CheckStatus::Ok,
+        "{text}"
+    );
+
+    running.shutdown().await;
+    s.pbx.shutdown().await;
+    s.org.shutdown().await;
+}
+
 #[tokio::test]
 async fn wrong_consumer_secret_fails_naming_the_secret_and_skips_the_org_checks() {
     let mut s = setup().await;
