@@ -21,6 +21,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::panel::router())
         .merge(crate::admin::router(state.clone()))
         .merge(crate::uci::router())
+        .merge(crate::metrics::router())
         .route("/", get(status_page))
         .route("/status", get(status_page))
         .route("/api/status", get(status_json))

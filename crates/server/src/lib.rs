@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod instance;
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod panel;
 pub mod pbx;
