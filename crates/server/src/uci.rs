@@ -173,7 +173,13 @@ pub async fn run(state: Arc<AppState>) {
 
 fn report(state: &AppState, status: SessionStatus) {
     let login = status.user.as_str();
-    let ui = match &status.state {
+    // A supervisor that was just replaced (new credentials) may report after its successor:
+    // while the user has a session, the hub shows that session's state, not a late message.
+    let current = lock(&state.uci.sessions)
+        .get(login)
+        .map(|m| m.supervisor.state());
+    let session_state = current.unwrap_or(status.state);
+    let ui = match &session_state {
         SessionState::Connecting => UciStatus {
             state: "connecting",
             detail: None,

@@ -12,9 +12,10 @@ use ctibridge_domain::LoginUrl;
 use ctibridge_emulator_salesforce::{FaultUpdate, RecordOp, RuleCondition, ValidationRule};
 use ctibridge_emulator_starface::{CallKind, CallSpec};
 use ctibridge_store::Backoff;
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+
+mod support;
+use support::{Ws, sign_in, wait_frame};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const INSTANCE: &str = "Salesforce Demo";
@@ -122,63 +123,9 @@ async fn eventually_within(what: &str, limit: Duration, done: impl Fn() -> bool)
     }
 }
 
-/// Signs in through the real OAuth redirects (PKCE) and returns the panel token.
-async fn sign_in(base: &str, username: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut url = format!("{base}/panel/login?login_hint={username}");
-    for _ in 0..4 {
-        let resp = http.get(&url).send().await.unwrap();
-        if let Some(loc) = resp.headers().get("location") {
-            url = loc.to_str().unwrap().to_owned();
-            continue;
-        }
-        let body = resp.text().await.unwrap();
-        let start = body
-            .find("\"token\":\"")
-            .expect("the callback page hands over a token")
-            + 9;
-        let end = body[start..].find('"').unwrap() + start;
-        return body[start..end].to_owned();
-    }
-    panic!("too many redirects");
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
+/// The panel WebSocket, signed in and past its hello frame.
 async fn connect(base: &str, token: &str) -> Ws {
-    let url = format!("{}/panel/ws", base.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "auth", "token": token}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let hello = next_json(&mut ws).await.expect("hello");
-    assert_eq!(hello["type"], "hello");
-    ws
-}
-
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(LIMIT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
-}
-
-async fn wait_frame(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let v = next_json(ws).await.expect("a frame before the time limit");
-        if pred(&v) {
-            return v;
-        }
-    }
+    support::connect(base, token).await.0
 }
 
 impl World {

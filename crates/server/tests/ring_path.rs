@@ -12,10 +12,11 @@ use ctibridge_config::Config;
 use ctibridge_domain::LoginUrl;
 use ctibridge_emulator_starface::{CallKind, CallSpec};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod support;
+use support::{connect, eventually, next_json, sign_in, wait_frame};
 
 struct World {
     org: ctibridge_emulator_salesforce::RunningOrg,
@@ -70,77 +71,6 @@ async fn world() -> World {
         running,
         base: format!("http://{addr}"),
         _dir: dir,
-    }
-}
-
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Signs in through the real OAuth redirects (PKCE) and returns the panel token.
-async fn sign_in(base: &str, username: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut url = format!("{base}/panel/login?login_hint={username}");
-    for _ in 0..4 {
-        let resp = http.get(&url).send().await.unwrap();
-        if let Some(loc) = resp.headers().get("location") {
-            url = loc.to_str().unwrap().to_owned();
-            continue;
-        }
-        let body = resp.text().await.unwrap();
-        let start = body
-            .find("\"token\":\"")
-            .expect("the callback page hands over a token")
-            + 9;
-        let end = body[start..].find('"').unwrap() + start;
-        return body[start..end].to_owned();
-    }
-    panic!("too many redirects");
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(base: &str, token: &str) -> (Ws, Value) {
-    let url = format!("{}/panel/ws", base.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "auth", "token": token}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let hello = next_json(&mut ws).await.expect("hello");
-    assert_eq!(hello["type"], "hello");
-    (ws, hello)
-}
-
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(LIMIT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// Reads frames until one satisfies `pred`.
-async fn wait_frame(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let v = next_json(ws).await.expect("a frame before the time limit");
-        if pred(&v) {
-            return v;
-        }
     }
 }
 
@@ -316,5 +246,27 @@ async fn a_refused_password_is_reported_and_the_right_one_connects_again() {
         state.hub.uci("1003").state == "active"
     })
     .await;
+    w.running.shutdown().await;
+}
+
+/// Entering the password again while the session is up replaces the session; the old one's
+/// late "stopped" must not hide the new one's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entering_the_password_again_ends_with_the_new_session_active() {
+    let w = world().await;
+    let state = w.running.state().clone();
+    for _ in 0..3 {
+        ctibridge_server::uci::set_credentials(&state, "1001", &"ben-pass".to_owned().into())
+            .await
+            .unwrap();
+    }
+    eventually("the new session", || {
+        state.hub.uci("1001").state == "active"
+    })
+    .await;
+    // Late reports of the replaced sessions have had time to arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state.hub.uci("1001").state, "active");
+    assert_eq!(state.uci.session_count(), 2);
     w.running.shutdown().await;
 }
