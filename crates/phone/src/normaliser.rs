@@ -157,15 +157,18 @@ impl LibPhoneNormaliser {
     }
 
     /// The number as written if that is valid; otherwise without the outside-line prefix, if
-    /// that is valid. See the crate docs for why in this order.
-    fn reported_by_pbx(&self, s: &str) -> Option<PhoneNumber> {
-        self.parse_valid(s, self.region).or_else(|| {
-            let prefix = self.rules.outside_line_prefix.as_str();
-            if prefix.is_empty() {
-                return None;
-            }
-            self.parse_valid(s.strip_prefix(prefix)?, self.region)
-        })
+    /// that is valid (then also the string that was read). See the crate docs for why in this
+    /// order.
+    fn reported_by_pbx<'s>(&self, s: &'s str) -> Option<(PhoneNumber, Option<&'s str>)> {
+        if let Some(n) = self.parse_valid(s, self.region) {
+            return Some((n, None));
+        }
+        let prefix = self.rules.outside_line_prefix.as_str();
+        if prefix.is_empty() {
+            return None;
+        }
+        let rest = s.strip_prefix(prefix)?;
+        Some((self.parse_valid(rest, self.region)?, Some(rest)))
     }
 
     /// A national number of the record's own country; `None` for international forms, for the
@@ -219,13 +222,16 @@ fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
 
 impl Normaliser for LibPhoneNormaliser {
     fn pbx_readings(&self, raw: &str) -> Vec<Number> {
-        let first = self.classify(raw, NumberContext::FromPbx);
+        let (first, read_without_prefix) = self.read(raw, NumberContext::FromPbx);
         let mut readings = vec![first];
         let prefix = self.rules.outside_line_prefix.as_str();
         if let Number::External { e164, .. } = &readings[0]
             && !prefix.is_empty()
             && let Some(rest) = raw.trim().strip_prefix(prefix)
             && let Some(prepared) = prepare(rest)
+            // The first reading may already be this very string without the prefix: parsing
+            // it again (libphonenumber is most of the cost) could only give the same number.
+            && read_without_prefix.as_deref() != Some(&*prepared)
             && let Some(n) = self.parse_valid(&prepared, self.region)
             && let Ok(other) = E164::parse(&self.util.format(&n, PhoneNumberFormat::E164))
             && other != *e164
@@ -239,28 +245,41 @@ impl Normaliser for LibPhoneNormaliser {
     }
 
     fn classify(&self, raw: &str, ctx: NumberContext) -> Number {
+        self.read(raw, ctx).0
+    }
+}
+
+impl LibPhoneNormaliser {
+    /// [`Normaliser::classify`], and for a PBX number read without its outside-line prefix,
+    /// the string that was read.
+    fn read(&self, raw: &str, ctx: NumberContext) -> (Number, Option<String>) {
         let s = raw.trim();
         let invalid = || Number::Invalid(s.chars().take(INVALID_EXCERPT_CHARS).collect());
         if s.len() > MAX_INPUT_LEN {
-            return invalid();
+            return (invalid(), None);
         }
         if is_no_number(s) {
-            return Number::Suppressed;
+            return (Number::Suppressed, None);
         }
         if self.is_internal(s) {
-            return Number::Internal(s.to_owned());
+            return (Number::Internal(s.to_owned()), None);
         }
         let Some(prepared) = prepare(s) else {
-            return invalid();
+            return (invalid(), None);
         };
-        let parsed = match ctx {
-            NumberContext::FromPbx => self.reported_by_pbx(&prepared),
-            NumberContext::Stored => self.typed_by_person(&prepared),
-            NumberContext::StoredIn(hint) => self
-                .typed_in_country(&prepared, hint)
-                .or_else(|| self.typed_by_person(&prepared)),
+        let (parsed, read_without_prefix) = match ctx {
+            NumberContext::FromPbx => match self.reported_by_pbx(&prepared) {
+                Some((n, stripped)) => (Some(n), stripped.map(str::to_owned)),
+                None => (None, None),
+            },
+            NumberContext::Stored => (self.typed_by_person(&prepared), None),
+            NumberContext::StoredIn(hint) => (
+                self.typed_in_country(&prepared, hint)
+                    .or_else(|| self.typed_by_person(&prepared)),
+                None,
+            ),
         };
-        parsed
+        let number = parsed
             .and_then(|n| {
                 let e164 = E164::parse(&self.util.format(&n, PhoneNumberFormat::E164)).ok()?;
                 Some(Number::External {
@@ -268,7 +287,8 @@ impl Normaliser for LibPhoneNormaliser {
                     extension: n.extension.filter(|e| !e.is_empty()),
                 })
             })
-            .unwrap_or_else(invalid)
+            .unwrap_or_else(invalid);
+        (number, read_without_prefix)
     }
 }
 
@@ -276,6 +296,10 @@ impl Normaliser for LibPhoneNormaliser {
 fn is_no_number(s: &str) -> bool {
     if !s.chars().any(char::is_alphanumeric) {
         return true;
+    }
+    // No placeholder has a digit; this spares nearly every real number the lowercase copy.
+    if s.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
     }
     let word = s.trim_end_matches('.').to_lowercase();
     NO_NUMBER_WORDS.contains(&word.as_str())
@@ -329,6 +353,10 @@ fn is_vanity_tail(tail: &str) -> bool {
 
 /// Rewrites the first German extension label (as a whole word) to `ext`.
 fn rewrite_german_extension_labels(s: &str) -> Cow<'_, str> {
+    // Every label is ASCII letters: without one there is nothing to find (nor to copy).
+    if !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Cow::Borrowed(s);
+    }
     // ASCII lowercasing keeps byte offsets, so positions found in `lower` index `s`.
     let lower = s.to_ascii_lowercase();
     for label in GERMAN_EXTENSION_LABELS {
