@@ -16,8 +16,9 @@ step() { printf -- '--- %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || fail "run as root (installs a package)"
 command -v dpkg >/dev/null || fail "dpkg is missing"
-if dpkg-query -W -f='${Status}' ctibridge 2>/dev/null | grep -q 'installed'; then
-  fail "a ctibridge package is already installed here; this test would purge it"
+status=$(dpkg-query -W -f='${Status}' ctibridge 2>/dev/null || true)
+if [ -n "$status" ] && [[ "$status" != *not-installed ]]; then
+  fail "a ctibridge package is on this machine ($status); this test would purge it"
 fi
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 
@@ -47,7 +48,8 @@ for f in ./usr/bin/ctibridge ./etc/ctibridge/config.toml ./lib/systemd/system/ct
   grep -q " $f\$" <<<"$contents" || grep -q " ${f/.\/lib/.\/usr\/lib}\$" <<<"$contents" ||
     fail "$f is not in the package"
 done
-dpkg-deb --info "$deb" | grep -q '/etc/ctibridge/config.toml' || fail "config.toml is not a conffile"
+conffiles=$(dpkg-deb --info "$deb" conffiles)
+grep -qx '/etc/ctibridge/config.toml' <<<"$conffiles" || fail "config.toml is not a conffile"
 
 step "install"
 timeout 120 dpkg -i "$deb" >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2; fail "dpkg -i"; }
