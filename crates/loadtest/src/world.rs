@@ -71,6 +71,9 @@ pub struct WorldOptions {
     /// The connector's data directory (a record cache to start from); default: a new,
     /// empty temporary one.
     pub data_dir: Option<std::path::PathBuf>,
+    /// The index counts as ready once it holds this many numbers (a start from a record cache
+    /// may first publish the small org's full read).
+    pub min_numbers: usize,
 }
 
 /// Login ids of the generated STARFACE users: `30000`, `30001`, ...
@@ -264,7 +267,9 @@ impl World {
                 .filter(|l| wanted.contains(l.as_str()))
                 .collect();
             let active = live.len();
-            let indexed = state.lookup(&instance).is_some();
+            let indexed = state
+                .lookup(&instance)
+                .is_some_and(|l| l.index.number_count() >= opts.min_numbers);
             if indexed && index_ready_after.is_none() {
                 index_ready_after = Some(connector_started.elapsed());
             }

@@ -24,6 +24,7 @@ fn options() -> WorldOptions {
         step_delay: Duration::from_millis(150),
         ready_timeout: Duration::from_secs(60),
         data_dir: None,
+        min_numbers: 0,
     }
 }
 
