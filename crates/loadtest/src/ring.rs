@@ -164,8 +164,20 @@ pub async fn run_mode(
         }
     }
     let after = sys::snapshot();
-    // Let the last calls finish: four steps and the delivery.
+    // Let the last calls finish: four steps and the delivery, then until no callback has
+    // come for a second (a loaded machine delivers late), at most 20 s more.
     tokio::time::sleep(step_delay * 5 + Duration::from_secs(1)).await;
+    let settle_until = Instant::now() + Duration::from_secs(20);
+    let mut seen = world.pipeline.counters.callbacks.load(Ordering::Relaxed);
+    let mut quiet_since = Instant::now();
+    while Instant::now() < settle_until && quiet_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = world.pipeline.counters.callbacks.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+    }
     let rss_max = sampler.join().unwrap_or(0).max(after.rss);
 
     let marks = world.pipeline.take_marks();
