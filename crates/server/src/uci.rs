@@ -148,6 +148,7 @@ pub async fn run(state: Arc<AppState>) {
         tokio::select! {
             _ = tick.tick() => {
                 reconcile(&state, &tx).await;
+                resync_states(&state);
                 let updates = {
                     // Published under the tracker's lock: see `callback`.
                     let mut tracker = lock(&state.uci.tracker);
@@ -179,20 +180,38 @@ fn report(state: &AppState, status: SessionStatus) {
         .get(login)
         .map(|m| m.supervisor.state());
     let session_state = current.unwrap_or(status.state);
-    let ui = match &session_state {
+    match &session_state {
+        SessionState::Active => info!(user = %login, "UCI session active"),
+        SessionState::Failed(f) => warn!(user = %login, reason = %f.reason, "UCI session failed"),
+        _ => {}
+    }
+    state.hub.set_uci(login, ui_status(&session_state));
+}
+
+/// Puts every session's own state on the hub. The supervisors' channel drops changes when it is
+/// full (many sessions starting at once), so the hub is brought up to date on every tick.
+fn resync_states(state: &AppState) {
+    let states: Vec<(String, SessionState)> = lock(&state.uci.sessions)
+        .iter()
+        .map(|(login, m)| (login.clone(), m.supervisor.state()))
+        .collect();
+    for (login, s) in states {
+        state.hub.set_uci(&login, ui_status(&s));
+    }
+}
+
+/// A session state as the panel shows it.
+fn ui_status(session_state: &SessionState) -> UciStatus {
+    match session_state {
         SessionState::Connecting => UciStatus {
             state: "connecting",
             detail: None,
         },
-        SessionState::Active => {
-            info!(user = %login, "UCI session active");
-            UciStatus {
-                state: "active",
-                detail: None,
-            }
-        }
+        SessionState::Active => UciStatus {
+            state: "active",
+            detail: None,
+        },
         SessionState::Failed(f) => {
-            warn!(user = %login, reason = %f.reason, "UCI session failed");
             let detail = match f.kind {
                 FailureKind::CredentialsRefused => {
                     "STARFACE refused the login id or password: enter them again".to_owned()
@@ -208,8 +227,7 @@ fn report(state: &AppState, status: SessionStatus) {
             state: "stopped",
             detail: None,
         },
-    };
-    state.hub.set_uci(login, ui);
+    }
 }
 
 /// Starts sessions for users who should have one and stops those who no longer should.
