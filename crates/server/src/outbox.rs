@@ -358,6 +358,16 @@ pub async fn enqueue_notes(
 
 /// Works off the outbox until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    // This process is the store's only worker: what a killed predecessor held is ours now,
+    // not after its lease (the look-up by CallObject keeps a half-done write from doubling).
+    match state.store.reclaim_in_flight(Utc::now()).await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            items = n,
+            "took over call logs a previous run left in flight"
+        ),
+        Err(e) => warn!(error = %e, "cannot take over call logs left in flight"),
+    }
     loop {
         let worked = match round(&state).await {
             Ok(n) => n,

@@ -246,6 +246,15 @@ pub trait OutboxStore: Send + Sync {
         retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Returns every in-flight item to pending, due now, without counting an attempt: for a
+    /// process that starts as the store's only worker (SQLite: one process per data directory),
+    /// so that what a killed predecessor held need not wait for its lease to run out. Returns
+    /// how many. Not for stores shared by several workers.
+    fn reclaim_in_flight(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Makes a failed item pending and due now. `false` when it is not failed.
     fn requeue(&self, id: OutboxId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

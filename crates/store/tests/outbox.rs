@@ -393,3 +393,28 @@ fn backoff_grows_to_its_cap_with_jitter_in_the_upper_half() {
     let now = Utc::now();
     assert!(backoff.next_attempt_at(now, 1) > now);
 }
+
+#[tokio::test]
+async fn a_new_sole_worker_takes_over_what_a_killed_one_held_at_once() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    store.enqueue(&call_log(sales.id, "c1")).await.unwrap();
+    store.enqueue(&call_log(sales.id, "c2")).await.unwrap();
+    let now = Utc::now();
+    let held = store.claim_due(None, 1, LEASE, now).await.unwrap();
+    assert_eq!(held.len(), 1);
+
+    // Restart: the lease has not run out, yet the item is due again at once.
+    assert_eq!(store.reclaim_in_flight(now).await.unwrap(), 1);
+    let again = store.claim_due(None, 10, LEASE, now).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().any(|c| c.item.id == held[0].item.id));
+    // The killed worker's claim no longer counts.
+    let err = store.mark_done(&held[0].claim, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
+    // Nothing in flight is left to take over.
+    for c in &again {
+        store.mark_done(&c.claim, None).await.unwrap();
+    }
+    assert_eq!(store.reclaim_in_flight(now).await.unwrap(), 0);
+}

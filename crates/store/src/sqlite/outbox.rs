@@ -246,6 +246,19 @@ impl OutboxStore for SqliteStore {
         held(done.rows_affected(), claim)
     }
 
+    async fn reclaim_in_flight(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = to_ms(now);
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', lease_token = NULL, lease_until = NULL, \
+             next_attempt_at = ?1, updated_at = ?1 WHERE state = 'in_flight'",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("reclaiming in-flight outbox items"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn requeue(&self, id: OutboxId) -> Result<bool, StoreError> {
         let now = now_ms();
         let done = sqlx::query(
