@@ -16,17 +16,21 @@ pub fn identify(
 ) -> (Remote, Vec<PanelMatch>) {
     let readings = state.normaliser.pbx_readings(raw);
     let lookup = state.lookup(instance);
-    // The first reading that matches a record wins; without any match, the most likely one.
-    let number = readings
-        .iter()
-        .find(|n| {
-            n.e164()
-                .zip(lookup.as_ref())
-                .is_some_and(|(e, l)| !l.index.lookup(&e).is_empty())
+    // The first reading that matches a record wins, with its matches (looked up once); without
+    // any match, the most likely reading.
+    let found = lookup.as_ref().and_then(|l| {
+        readings.iter().find_map(|n| {
+            let found = l.index.lookup(&n.e164()?);
+            (!found.is_empty()).then(|| (n.clone(), found))
         })
-        .or(readings.first())
-        .cloned()
-        .unwrap_or(Number::Suppressed);
+    });
+    let (number, found) = match found {
+        Some((n, found)) => (n, found),
+        None => (
+            readings.first().cloned().unwrap_or(Number::Suppressed),
+            Vec::new(),
+        ),
+    };
     let kind = match &number {
         Number::External { .. } => "external",
         Number::Internal(_) => "internal",
@@ -46,9 +50,7 @@ pub fn identify(
     let (Some(e164), Some(lookup)) = (e164, lookup) else {
         return (remote, Vec::new());
     };
-    let matches = lookup
-        .index
-        .lookup(&e164)
+    let matches = found
         .into_iter()
         .map(|m| PanelMatch {
             object: m.record.object.as_str().to_owned(),
