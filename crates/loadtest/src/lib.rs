@@ -9,6 +9,9 @@
 //!   against the org emulator, and the ratio of the last two.
 //! - `memory`: RSS of the phone index and caller cards with 100k and 1M records, a start
 //!   from the record cache, and the connector's real start (a full read of the org).
+//! - `sync`: the sync engine (`run_sync_once`) against an org of 100k and 1M records: full
+//!   sync time, records/s, API calls, peak memory, and the cost of an incremental cycle per
+//!   change made on the org.
 //!
 //! See docs/PERFORMANCE.md for how to run it and what it measured.
 
@@ -18,6 +21,7 @@ pub mod panels;
 pub mod pipeline;
 pub mod ring;
 pub mod stats;
+pub mod sync_bench;
 pub mod sys;
 pub mod world;
 

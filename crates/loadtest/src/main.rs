@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use ctibridge_loadtest::lookup::LookupMode;
 use ctibridge_loadtest::memory;
 use ctibridge_loadtest::ring::{self, ModeResult, RingOptions};
+use ctibridge_loadtest::sync_bench;
 use ctibridge_loadtest::sys::{self, mb};
 use ctibridge_loadtest::world::{Runtimes, World, WorldOptions};
 
@@ -30,6 +31,23 @@ enum Command {
     Ring(RingArgs),
     /// RSS of index and cards, start from the record cache, start with a full org read.
     Memory(MemoryArgs),
+    /// Full sync of an org of N records and the cost of an incremental cycle per change.
+    Sync(SyncArgs),
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// Records of the org emulator (60 % Contacts, 25 % Leads, 15 % Accounts), one run each.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+    sizes: Vec<usize>,
+    /// Changes made on the org before each incremental cycle (updates, creates, deletes);
+    /// empty: no incremental cycles.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000,10000")]
+    changes: Vec<usize>,
+    /// Contacts of an org whose address-book export to the STARFACE emulator is measured
+    /// after the sizes; 0: skip.
+    #[arg(long, default_value_t = 20_000)]
+    export_contacts: usize,
 }
 
 #[derive(Args)]
@@ -99,6 +117,10 @@ fn main() -> anyhow::Result<()> {
         Command::Memory(a) => {
             let load = rt.load.handle().clone();
             load.block_on(memory_main(&rt, a))
+        }
+        Command::Sync(a) => {
+            let load = rt.load.handle().clone();
+            load.block_on(sync_main(&rt, a))
         }
     }
 }
@@ -300,6 +322,20 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn sync_main(rt: &Runtimes, a: SyncArgs) -> anyhow::Result<()> {
+    for &n in &a.sizes {
+        sync_bench::run_size(rt, n, &a.changes).await?;
+    }
+    if a.export_contacts > 0 {
+        sync_bench::run_export(rt, a.export_contacts).await?;
+    }
+    println!(
+        "machine load average (1 min, all processes) at the end: {}",
+        sys::load_average().map_or("unknown".into(), |l| format!("{l:.2}"))
+    );
+    Ok(())
+}
+
 /// The instance name of `Config::demo`, which the world's connector runs.
 const DEMO_INSTANCE: &str = "Salesforce Demo";
 
@@ -362,4 +398,41 @@ async fn org_read(rt: &Runtimes, n: usize) -> anyhow::Result<()> {
     );
     world.shutdown(rt).await;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_takes_sizes_and_changes_as_lists() {
+        let cli = Cli::try_parse_from([
+            "ctibridge-load",
+            "--max-seconds",
+            "60",
+            "sync",
+            "--sizes",
+            "1000,20000",
+            "--changes",
+            "1,100",
+        ])
+        .unwrap();
+        assert_eq!(cli.max_seconds, 60);
+        let Command::Sync(a) = cli.command else {
+            panic!("not the sync command")
+        };
+        assert_eq!(a.sizes, vec![1_000, 20_000]);
+        assert_eq!(a.changes, vec![1, 100]);
+    }
+
+    #[test]
+    fn sync_defaults_to_a_hundred_thousand_and_a_million_records() {
+        let cli = Cli::try_parse_from(["ctibridge-load", "sync"]).unwrap();
+        let Command::Sync(a) = cli.command else {
+            panic!("not the sync command")
+        };
+        assert_eq!(a.sizes, vec![100_000, 1_000_000]);
+        assert_eq!(a.changes, vec![1, 100, 1_000, 10_000]);
+    }
 }

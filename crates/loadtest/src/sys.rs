@@ -80,6 +80,39 @@ pub fn parse_stat(line: &str) -> Option<(String, Duration)> {
     Some((name, Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)))
 }
 
+/// Samples RSS in a thread of its own until stopped, keeping the highest value: a peak
+/// between two snapshots (a page decoded, then freed) would be missed otherwise.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RssSampler {
+    /// Starts sampling every `every`.
+    pub fn start(every: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("rss-sampler".into())
+            .spawn(move || {
+                let mut peak = rss();
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(every);
+                    peak = peak.max(rss());
+                }
+                peak.max(rss())
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops sampling; the highest RSS seen, bytes (0 when the thread could not start).
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
 /// A `Key:   1234 kB` line of `/proc/*/status`, in kB.
 pub fn status_kb(status: &str, key: &str) -> Option<u64> {
     status
@@ -152,6 +185,19 @@ mod tests {
         assert_eq!(status_kb(status, "VmRSS:"), Some(1024));
         assert_eq!(status_kb(status, "VmHWM:"), Some(2048));
         assert_eq!(status_kb(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn the_sampler_sees_memory_that_was_freed_before_it_stopped() {
+        let s = RssSampler::start(Duration::from_millis(5));
+        let before = rss();
+        let mut big = vec![1u8; 64 << 20];
+        big[12345] = 2;
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(std::hint::black_box(&big)[12345], 2);
+        drop(big);
+        let peak = s.stop();
+        assert!(peak >= before + (48 << 20), "peak {peak}, before {before}");
     }
 
     #[test]
