@@ -1,8 +1,8 @@
 //! Storage of ctibridge: instances, user links and settings, encrypted credentials, sync
-//! watermarks, the record cache and the outbox, behind small traits ([`InstanceStore`],
-//! [`UserStore`], [`CredentialStore`], [`SyncStateStore`], [`RecordStore`], [`OutboxStore`],
-//! together [`Store`]) with one implementation on SQLite ([`SqliteStore`]) and room for
-//! PostgreSQL later.
+//! watermarks, the record cache, the outbox and the call journal, behind small traits
+//! ([`InstanceStore`], [`UserStore`], [`CredentialStore`], [`SyncStateStore`], [`RecordStore`],
+//! [`OutboxStore`], [`CallJournalStore`], together [`Store`]) with one implementation on
+//! SQLite ([`SqliteStore`]) and room for PostgreSQL later.
 //!
 //! The traits use `async fn` in traits (futures are `Send`), so they are used through generics
 //! (`S: Store`), not as `dyn Store`.
@@ -10,6 +10,7 @@
 mod credential;
 mod error;
 mod instance;
+mod journal;
 mod outbox;
 mod record;
 mod sqlite;
@@ -24,6 +25,7 @@ pub use credential::{
 };
 pub use error::StoreError;
 pub use instance::{Instance, InstanceId, InstanceSpec, InstanceStore};
+pub use journal::{CallJournalStore, JournalEntry, JournalKey};
 pub use outbox::{
     Backoff, Claim, ClaimedItem, Enqueued, NewOutboxItem, OutboxCounts, OutboxFilter, OutboxId,
     OutboxItem, OutboxState, OutboxStore,
@@ -41,6 +43,7 @@ pub trait Store:
     + SyncStateStore
     + RecordStore
     + OutboxStore
+    + CallJournalStore
     + Send
     + Sync
     + 'static

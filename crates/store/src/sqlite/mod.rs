@@ -5,6 +5,7 @@ mod credential;
 mod crypto;
 mod files;
 mod instance;
+mod journal;
 mod outbox;
 mod record;
 mod sync_state;
