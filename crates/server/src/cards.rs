@@ -1,9 +1,17 @@
 //! Caller cards: the fields of each record that the panel shows while it rings, kept in memory
 //! next to the phone index so that the ring path reads nothing from disk or from Salesforce.
+//!
+//! Which fields a card shows, in which order and under which label, is a [`CardLayout`] per
+//! instance (set in the admin UI). A card keeps only its record's values, in the layout's
+//! order, and one shared pointer to its object's layout: labels exist once per layout, not
+//! once per record (a million records would otherwise carry a million copies of "Owner").
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use ctibridge_domain::SalesforceId;
+use ctibridge_store::PhoneValue;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::hub::CardField;
@@ -35,7 +43,14 @@ pub const DEFAULT_CARD_FIELDS: [(&str, &[(&str, &str)]); 3] = [
     ),
 ];
 
-/// The query fields a card of `object` needs (relationship paths included).
+/// The objects a layout covers, in the default object priority.
+pub const CARD_OBJECTS: [&str; 3] = ["Contact", "Lead", "Account"];
+
+/// At most this many fields on one object's card: the panel is a narrow utility bar.
+pub const MAX_CARD_FIELDS: usize = 12;
+
+/// The query fields a card of `object` needs in the default layout (relationship paths
+/// included).
 pub fn card_query_fields(object: &str) -> Vec<&'static str> {
     DEFAULT_CARD_FIELDS
         .iter()
@@ -44,7 +59,138 @@ pub fn card_query_fields(object: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
-/// One record's card.
+/// One field of a card as the admin picks it: an API path (`Title`, `Owner.Name`,
+/// `Partner__r.Name`) and the label the panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    pub path: String,
+    pub label: String,
+}
+
+/// Why a field path cannot be on a card.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{path:?} is not a field path (a field API name, or one relationship and its field such as Owner.Name)"
+)]
+pub struct BadPath {
+    pub path: String,
+}
+
+/// Checks a field path's form: it goes into SOQL as it is, so only API-name characters and at
+/// most one relationship step pass.
+pub fn check_path(path: &str) -> Result<(), BadPath> {
+    let bad = || BadPath {
+        path: path.to_owned(),
+    };
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.is_empty() || parts.len() > 2 || path.len() > 120 {
+        return Err(bad());
+    }
+    for part in parts {
+        let mut chars = part.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// The card fields of one object; shared by every card of that object.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ObjectLayout {
+    object: Box<str>,
+    fields: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl ObjectLayout {
+    /// The object's API name.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// The API paths, in card order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(p, _)| &**p)
+    }
+
+    fn position(&self, path: &str) -> Option<usize> {
+        self.fields.iter().position(|(p, _)| &**p == path)
+    }
+}
+
+/// The card fields of every object of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardLayout {
+    objects: Vec<Arc<ObjectLayout>>,
+}
+
+impl Default for CardLayout {
+    fn default() -> Self {
+        Self::from_specs(&BTreeMap::new())
+    }
+}
+
+impl CardLayout {
+    /// A layout from the admin's choice; an object the choice leaves out keeps the default
+    /// fields. Paths that fail [`check_path`] are left out (the admin API refuses them first).
+    pub fn from_specs(specs: &BTreeMap<String, Vec<FieldSpec>>) -> Self {
+        let objects = DEFAULT_CARD_FIELDS
+            .iter()
+            .map(|(object, defaults)| {
+                let fields: Box<[(Box<str>, Box<str>)]> = match specs.get(*object) {
+                    Some(chosen) => chosen
+                        .iter()
+                        .filter(|f| check_path(&f.path).is_ok())
+                        .map(|f| (f.path.as_str().into(), f.label.as_str().into()))
+                        .collect(),
+                    None => defaults
+                        .iter()
+                        .map(|(p, l)| ((*p).into(), (*l).into()))
+                        .collect(),
+                };
+                Arc::new(ObjectLayout {
+                    object: (*object).into(),
+                    fields,
+                })
+            })
+            .collect();
+        Self { objects }
+    }
+
+    /// The layout as the admin API shows and stores it.
+    pub fn specs(&self) -> BTreeMap<String, Vec<FieldSpec>> {
+        self.objects
+            .iter()
+            .map(|o| {
+                (
+                    o.object.to_string(),
+                    o.fields
+                        .iter()
+                        .map(|(p, l)| FieldSpec {
+                            path: p.to_string(),
+                            label: l.to_string(),
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The layout of one object.
+    pub fn object(&self, object: &str) -> Option<&Arc<ObjectLayout>> {
+        self.objects.iter().find(|o| &*o.object == object)
+    }
+
+    /// The query fields a card of `object` needs (relationship paths included).
+    pub fn query_fields(&self, object: &str) -> Vec<String> {
+        self.object(object)
+            .map(|o| o.paths().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// One record's card as the panel gets it: labels and values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
     pub object: String,
@@ -52,46 +198,121 @@ pub struct Card {
     pub fields: Vec<CardField>,
 }
 
+/// One record's card as memory keeps it: the values in its layout's order, no labels.
+#[derive(Debug, Clone)]
+pub struct CardValues {
+    layout: Arc<ObjectLayout>,
+    name: Box<str>,
+    values: Box<[Option<Box<str>>]>,
+}
+
+impl CardValues {
+    /// The card of a query row (or cached record fields) under `layout`.
+    pub fn build(layout: &Arc<ObjectLayout>, row: &Map<String, Value>) -> Self {
+        Self::build_with_phones(layout, row, &[])
+    }
+
+    /// The card of a cached record, whose phone fields are kept apart from its other fields
+    /// (a phone field can be on a card too, e.g. a custom direct line).
+    pub fn build_with_phones(
+        layout: &Arc<ObjectLayout>,
+        row: &Map<String, Value>,
+        phones: &[PhoneValue],
+    ) -> Self {
+        let values = layout
+            .fields
+            .iter()
+            .map(|(path, _)| {
+                let value = match lookup_path(row, path) {
+                    Some(v) => display(v),
+                    None => phones
+                        .iter()
+                        .find(|p| p.field.eq_ignore_ascii_case(path))
+                        .map(|p| p.raw.trim().to_owned())
+                        .filter(|raw| !raw.is_empty()),
+                };
+                value.map(String::into_boxed_str)
+            })
+            .collect();
+        let name = row.get("Name").and_then(Value::as_str).unwrap_or_default();
+        Self {
+            layout: layout.clone(),
+            name: name.into(),
+            values,
+        }
+    }
+
+    /// The card with its labels, without empty fields.
+    pub fn render(&self) -> Card {
+        Card {
+            object: self.layout.object.to_string(),
+            name: self.name.to_string(),
+            fields: self
+                .layout
+                .fields
+                .iter()
+                .zip(self.values.iter())
+                .filter_map(|((_, label), value)| {
+                    Some(CardField {
+                        label: label.to_string(),
+                        value: value.as_deref()?.to_owned(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The layout this card was built with.
+    pub fn layout(&self) -> &Arc<ObjectLayout> {
+        &self.layout
+    }
+
+    /// The same values under another layout of the same object: fields both have keep their
+    /// value, new fields stay empty until the record is read again.
+    pub fn relayout(&self, layout: &Arc<ObjectLayout>) -> Self {
+        let values = layout
+            .paths()
+            .map(|p| {
+                self.layout
+                    .position(p)
+                    .and_then(|i| self.values.get(i).cloned().flatten())
+            })
+            .collect();
+        Self {
+            layout: layout.clone(),
+            name: self.name.clone(),
+            values,
+        }
+    }
+}
+
 /// Cards by record id.
 #[derive(Debug, Default)]
 pub struct CardBook {
-    cards: HashMap<SalesforceId, Card>,
+    layout: CardLayout,
+    cards: HashMap<SalesforceId, CardValues>,
 }
 
 impl CardBook {
+    /// An empty book whose cards follow `layout`.
+    pub fn with_layout(layout: CardLayout) -> Self {
+        Self {
+            layout,
+            cards: HashMap::new(),
+        }
+    }
+
     /// Builds and keeps the card of a record from its query row.
     pub fn insert(&mut self, id: SalesforceId, object: &str, row: &Map<String, Value>) {
-        let Some((_, fields)) = DEFAULT_CARD_FIELDS.iter().find(|(o, _)| *o == object) else {
-            return;
-        };
-        let fields = fields
-            .iter()
-            .filter_map(|(path, label)| {
-                let value = display(lookup_path(row, path)?)?;
-                Some(CardField {
-                    label: (*label).to_owned(),
-                    value,
-                })
-            })
-            .collect();
-        let name = row
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        self.cards.insert(
-            id,
-            Card {
-                object: object.to_owned(),
-                name,
-                fields,
-            },
-        );
+        if let Some(layout) = self.layout.object(object) {
+            let card = CardValues::build(layout, row);
+            self.cards.insert(id, card);
+        }
     }
 
     /// The card of a record.
-    pub fn get(&self, id: &SalesforceId) -> Option<&Card> {
-        self.cards.get(id)
+    pub fn get(&self, id: &SalesforceId) -> Option<Card> {
+        self.cards.get(id).map(CardValues::render)
     }
 
     /// Number of cards.
@@ -161,9 +382,8 @@ mod tests {
         let mut book = CardBook::default();
         let id = SalesforceId::parse("003000000000001").unwrap();
         book.insert(id, "Contact", row.as_object().unwrap());
-        let labels: Vec<_> = book
-            .get(&id)
-            .unwrap()
+        let card = book.get(&id).unwrap();
+        let labels: Vec<_> = card
             .fields
             .iter()
             .map(|f| (f.label.as_str(), f.value.as_str()))
@@ -183,5 +403,106 @@ mod tests {
         assert_eq!(display(&json!(12500000.0)).unwrap(), "12,500,000");
         assert_eq!(display(&json!(999)).unwrap(), "999");
         assert_eq!(display(&json!(-1234)).unwrap(), "-1,234");
+    }
+
+    fn contact_row() -> serde_json::Value {
+        json!({
+            "Id": "003000000000001AAA", "Name": "Maria Muster", "Title": "CEO",
+            "Email": "maria@example.com", "Department": "Board",
+            "Assistant_Direct__c": "+49 30 555",
+            "Account": {"Name": "Acme GmbH"}, "Owner": {"Name": "Ben Utzer"}
+        })
+    }
+
+    fn spec(path: &str, label: &str) -> FieldSpec {
+        FieldSpec {
+            path: path.into(),
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn a_chosen_layout_shows_its_fields_in_its_order_with_custom_fields() {
+        let mut specs = BTreeMap::new();
+        specs.insert(
+            "Contact".to_owned(),
+            vec![
+                spec("Assistant_Direct__c", "Assistentin"),
+                spec("Department", "Abteilung"),
+                spec("Owner.Name", "Inhaber"),
+            ],
+        );
+        let layout = CardLayout::from_specs(&specs);
+        let mut book = CardBook::with_layout(layout.clone());
+        let id = SalesforceId::parse("003000000000001").unwrap();
+        book.insert(id, "Contact", contact_row().as_object().unwrap());
+        let card = book.get(&id).unwrap();
+        let shown: Vec<_> = card
+            .fields
+            .iter()
+            .map(|f| (f.label.as_str(), f.value.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("Assistentin", "+49 30 555"),
+                ("Abteilung", "Board"),
+                ("Inhaber", "Ben Utzer")
+            ]
+        );
+        // Objects the admin left alone keep the default fields.
+        assert_eq!(
+            layout.query_fields("Lead"),
+            vec!["Company", "Status", "Email", "Owner.Name"]
+        );
+    }
+
+    #[test]
+    fn cards_share_one_layout_and_keep_no_label_of_their_own() {
+        let layout = CardLayout::default();
+        let contact = layout.object("Contact").unwrap();
+        let a = CardValues::build(contact, contact_row().as_object().unwrap());
+        let b = CardValues::build(contact, contact_row().as_object().unwrap());
+        assert!(Arc::ptr_eq(a.layout(), b.layout()));
+        assert_eq!(a.values.len(), 4);
+        assert!(a.values.iter().flatten().all(|v| !v.contains("Owner")));
+    }
+
+    #[test]
+    fn relayout_keeps_the_values_both_layouts_read_and_leaves_new_fields_empty() {
+        let old = CardLayout::default();
+        let mut specs = BTreeMap::new();
+        specs.insert(
+            "Contact".to_owned(),
+            vec![spec("Owner.Name", "Owner"), spec("Department", "Dept")],
+        );
+        let new = CardLayout::from_specs(&specs);
+        let row = contact_row();
+        let card = CardValues::build(old.object("Contact").unwrap(), row.as_object().unwrap());
+        let moved = card.relayout(new.object("Contact").unwrap()).render();
+        assert_eq!(
+            moved.fields,
+            vec![CardField {
+                label: "Owner".into(),
+                value: "Ben Utzer".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn paths_that_are_not_api_names_are_refused() {
+        assert!(check_path("Owner.Name").is_ok());
+        assert!(check_path("Partner__r.Name").is_ok());
+        assert!(check_path("Title").is_ok());
+        for bad in [
+            "",
+            "Name, Password__c",
+            "A.B.C",
+            "1Title",
+            "Title FROM User",
+            "Owner.",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?} passed");
+        }
     }
 }

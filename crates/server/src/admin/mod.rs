@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod instances;
+pub mod layout;
+pub mod settings;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,6 +109,9 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/admin/api/instances-test", post(test_connection))
         .route("/admin/api/outbox/{id}/retry", post(retry_write))
+        .route("/admin/api/layout", get(layout::list))
+        .route("/admin/api/layout/{name}", put(layout::save))
+        .route("/admin/api/layout/{name}/fields", get(layout::fields))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(ADMIN_CSP),

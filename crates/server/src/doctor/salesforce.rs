@@ -21,7 +21,7 @@ pub const API_HEADROOM_WARN_PERCENT: i64 = 10;
 struct Reads {
     object: &'static str,
     /// Plain fields and relationship paths (`Owner.Name`).
-    fields: Vec<&'static str>,
+    fields: Vec<String>,
     phones: &'static [&'static str],
     /// What breaks without them, for the detail text.
     used_for: &'static str,
@@ -59,7 +59,9 @@ fn reads() -> [Reads; 4] {
         },
         Reads {
             object: "User",
-            fields: vec!["Id", "Name", "Email", "IsActive", "UserType"],
+            fields: ["Id", "Name", "Email", "IsActive", "UserType"]
+                .map(str::to_owned)
+                .to_vec(),
             phones: &[],
             used_for: "matching users by e-mail",
         },

@@ -24,6 +24,8 @@ use super::fetch::{Api, Pager};
 use super::fields::{OBJECTS, ObjectPlan};
 use super::live::{LiveCards, LiveIndex, LiveParts};
 use super::{SyncError, SyncTuning};
+use crate::admin::settings::{self as admin_settings, LiveSettings};
+use crate::cards::CardLayout;
 use crate::state::Lookup;
 use crate::status::{
     ExportStatus, LinkState, ObjectSyncStatus, SyncPause, SyncProgressStatus, SyncStatus,
@@ -254,7 +256,7 @@ impl ObjectState {
         }
         if self.fields() != Some(plan.fingerprint().as_str()) {
             return Some(
-                "the fields read changed (new phone field, or import_contacts turned on)"
+                "the fields read changed (new phone field, card layout changed, or import_contacts turned on)"
                     .to_owned(),
             );
         }
@@ -303,6 +305,7 @@ struct Ctx<'a, P> {
     tuning: &'a SyncTuning,
     live: Option<&'a mut Live>,
     export_fields: bool,
+    layout: &'a CardLayout,
     progress: &'a P,
 }
 
@@ -368,15 +371,23 @@ impl ObjectState {
         let stale = self
             .described_at
             .is_none_or(|t| t.elapsed() >= DESCRIBE_EVERY);
-        if self.plan.is_none() || self.needs_describe || stale {
+        let card_fields = ctx.layout.query_fields(self.object.as_str());
+        // Another card layout reads other fields: describe checks them, and the changed
+        // fingerprint reads every record again so that the cards get their values.
+        let relayout = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.card_fields != card_fields);
+        if self.plan.is_none() || self.needs_describe || stale || relayout {
             let object = self.object.clone();
             let client = ctx.api.client;
             let describe = ctx
                 .api
                 .call("describe", Some(&object), &[], || client.describe(&object))
                 .await?;
-            let plan = ObjectPlan::from_describe(&object, &describe, ctx.export_fields)
-                .map_err(|missing| SyncError::hidden_by_describe(&object, &missing))?;
+            let plan =
+                ObjectPlan::from_describe_for(&object, &describe, ctx.export_fields, ctx.layout)
+                    .map_err(|missing| SyncError::hidden_by_describe(&object, &missing))?;
             self.plan = Some(plan);
             self.needs_describe = false;
             self.described_at = Some(tokio::time::Instant::now());
@@ -635,6 +646,10 @@ pub(crate) struct Engine {
     live: Option<Live>,
     exporter: Option<Exporter>,
     paused: Option<Pause>,
+    /// The admin's daily API cap is reached (see [`admin_settings::cap_reached`]).
+    cap_pause: Option<Pause>,
+    /// Card layout, object priority and API cap, as last read from the store.
+    settings: LiveSettings,
     status: SyncStatus,
     records: BTreeMap<String, usize>,
     api_calls: u64,
@@ -650,6 +665,13 @@ impl Engine {
             settings: Map::new(),
         };
         let instance = parts.store.upsert_instance(&spec).await?.id;
+        let settings = match admin_settings::load(&parts.store, instance).await {
+            Ok(s) => s.to_live(),
+            Err(e) => {
+                warn!(instance = %parts.name, error = %e, "using the default card layout");
+                LiveSettings::default()
+            }
+        };
         let marks = parts.store.list_watermarks(instance).await?;
         let objects: Vec<ObjectState> = OBJECTS
             .iter()
@@ -688,8 +710,12 @@ impl Engine {
             .map(Exporter::new);
         let live = parts.publish.map(|publish| Live {
             parts: LiveParts {
-                index: LiveIndex::new(PhoneIndex::new(parts.normaliser.clone())),
-                cards: LiveCards::default(),
+                index: {
+                    let index = LiveIndex::new(PhoneIndex::new(parts.normaliser.clone()));
+                    index.set_priority(&settings.priority);
+                    index
+                },
+                cards: LiveCards::with_layout(settings.layout.clone()),
             },
             samples: BTreeMap::new(),
             unreadable: BTreeMap::new(),
@@ -716,6 +742,8 @@ impl Engine {
             live,
             exporter,
             paused: None,
+            cap_pause: None,
+            settings,
             status,
             records: BTreeMap::new(),
             api_calls: 0,
@@ -785,6 +813,12 @@ impl Engine {
             api_usage: None,
             paused: None,
         };
+        self.reload_settings().await;
+        if let Some(reason) = self.cap_reached().await {
+            summary.paused = Some(reason);
+            self.finish(&mut summary, calls_before).await;
+            return summary;
+        }
         if !self.limit_freed().await {
             summary.paused = self.paused.as_ref().map(|p| p.reason.clone());
             self.finish(&mut summary, calls_before).await;
@@ -806,6 +840,7 @@ impl Engine {
                 objects,
                 live,
                 import_contacts,
+                settings,
                 ..
             } = self;
             let st = &mut objects[i];
@@ -818,6 +853,7 @@ impl Engine {
                 tuning,
                 live: live.as_mut(),
                 export_fields: *import_contacts,
+                layout: &settings.layout,
                 progress,
             };
             let result = st.sync(&mut ctx, force_full).await;
@@ -910,16 +946,80 @@ impl Engine {
 
     async fn finish(&mut self, summary: &mut InstanceSummary, calls_before: u64) {
         self.status.last_cycle_at = Some(Utc::now());
-        self.status.paused = self.paused.as_ref().map(|p| SyncPause {
-            since: p.since,
-            reason: p.reason.clone(),
-        });
+        self.status.paused = self
+            .paused
+            .as_ref()
+            .or(self.cap_pause.as_ref())
+            .map(|p| SyncPause {
+                since: p.since,
+                reason: p.reason.clone(),
+            });
         if let Some(p) = &self.paused {
             self.link = LinkState::Failed(p.reason.clone());
         }
         self.refresh_counts().await;
         summary.api_calls = self.api_calls - calls_before;
         summary.api_usage = self.client.api_usage().map(|u| (u.used, u.limit));
+    }
+
+    /// Reads the admin's settings again and applies a changed layout and priority to the live
+    /// cards and index at once (the plans notice the new card fields in their sync).
+    async fn reload_settings(&mut self) {
+        let fresh = match admin_settings::load(&self.store, self.instance).await {
+            Ok(s) => s.to_live(),
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "keeping the instance settings in use");
+                return;
+            }
+        };
+        if fresh == self.settings {
+            return;
+        }
+        if let Some(live) = self.live.as_ref() {
+            live.parts.cards.set_layout(fresh.layout.clone());
+            live.parts.index.set_priority(&fresh.priority);
+        }
+        info!(instance = %self.name, "instance settings changed in the admin UI; applied");
+        self.settings = fresh;
+    }
+
+    /// Why the background sync waits for the admin's daily API cap, if it does. While it
+    /// waits, the org's usage is asked at most every `limit_poll` (call logging and user
+    /// actions, which the cap does not stop, refresh it too).
+    async fn cap_reached(&mut self) -> Option<String> {
+        let usage = |c: &SalesforceClient| c.api_usage().map(|u| (u.used, u.limit));
+        let cap = self.settings.daily_api_cap;
+        let (used, limit) = usage(&self.client).unzip();
+        let Some(reason) = admin_settings::cap_reached(cap, used, limit) else {
+            if self.cap_pause.take().is_some() {
+                info!(instance = %self.name, "below the daily API cap again; the sync resumes");
+            }
+            return None;
+        };
+        let now = tokio::time::Instant::now();
+        if let Some(p) = self.cap_pause.as_ref() {
+            if now < p.next_check {
+                return Some(p.reason.clone());
+            }
+            let client = &self.client;
+            let mut api = Api::new(client, &self.tuning);
+            let _ = api.call("limits", None, &[], || client.limits()).await;
+            self.api_calls += api.calls;
+            let (used, limit) = usage(&self.client).unzip();
+            if admin_settings::cap_reached(cap, used, limit).is_none() {
+                info!(instance = %self.name, "below the daily API cap again; the sync resumes");
+                self.cap_pause = None;
+                return None;
+            }
+        } else {
+            warn!(instance = %self.name, "{reason}");
+        }
+        self.cap_pause = Some(Pause {
+            since: self.cap_pause.as_ref().map_or_else(Utc::now, |p| p.since),
+            reason: reason.clone(),
+            next_check: now + self.tuning.limit_poll,
+        });
+        Some(reason)
     }
 
     /// Whether the sync may call Salesforce: not paused, or the limit freed up. Asks

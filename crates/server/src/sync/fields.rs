@@ -7,7 +7,7 @@ use ctibridge_salesforce::ObjectDescribe;
 use ctibridge_store::{PhoneValue, Record};
 use serde_json::{Map, Value};
 
-use crate::cards::card_query_fields;
+use crate::cards::CardLayout;
 
 /// The objects whose phone numbers identify a caller, in the default object priority.
 pub(crate) const OBJECTS: [ObjectType; 3] =
@@ -61,7 +61,7 @@ pub(crate) fn number_context(object: &ObjectType, fields: &Map<String, Value>) -
 
 /// The field that must be visible for a query path: `Owner.Name` needs `OwnerId`,
 /// `Partner__r.Name` needs `Partner__c`.
-pub(crate) fn field_behind(path: &str) -> String {
+pub fn field_behind(path: &str) -> String {
     match path.split_once('.') {
         None => path.to_owned(),
         Some((rel, _)) => match rel.strip_suffix("__r") {
@@ -72,13 +72,20 @@ pub(crate) fn field_behind(path: &str) -> String {
 }
 
 /// The fields every record of `object` is read with (before the phone fields, which describe
-/// finds): the card's, what call logging needs, the address country, and with `export` what
-/// the address book needs. The doctor checks the run-as user can see exactly these.
-pub fn required_fields(object: &ObjectType, export: bool) -> Vec<&'static str> {
-    let mut fields: Vec<&'static str> = ["Id", "Name", "SystemModstamp"]
+/// finds) under the default card layout: the card's, what call logging needs, the address
+/// country, and with `export` what the address book needs. The doctor checks the run-as user
+/// can see exactly these.
+pub fn required_fields(object: &ObjectType, export: bool) -> Vec<String> {
+    required_fields_for(object, export, &CardLayout::default())
+}
+
+/// [`required_fields`] under an instance's card layout.
+pub fn required_fields_for(object: &ObjectType, export: bool, layout: &CardLayout) -> Vec<String> {
+    let mut fields: Vec<String> = ["Id", "Name", "SystemModstamp"]
         .into_iter()
-        .chain(card_query_fields(object.as_str()))
-        .chain(extra_fields(object).iter().copied())
+        .map(str::to_owned)
+        .chain(layout.query_fields(object.as_str()))
+        .chain(extra_fields(object).iter().map(|f| (*f).to_owned()))
         .chain(
             if export && *object == ObjectType::Contact {
                 EXPORT_FIELDS
@@ -86,11 +93,11 @@ pub fn required_fields(object: &ObjectType, export: bool) -> Vec<&'static str> {
                 &[]
             }
             .iter()
-            .copied(),
+            .map(|f| (*f).to_owned()),
         )
         .collect();
     let mut seen = std::collections::HashSet::new();
-    fields.retain(|f| seen.insert(*f));
+    fields.retain(|f| seen.insert(f.to_ascii_lowercase()));
     fields
 }
 
@@ -98,6 +105,8 @@ pub fn required_fields(object: &ObjectType, export: bool) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ObjectPlan {
     pub object: ObjectType,
+    /// The card layout's fields the plan was made for: another layout needs another plan.
+    pub card_fields: Vec<String>,
     pub fields: Vec<String>,
     pub phone_fields: Vec<String>,
 }
@@ -106,15 +115,23 @@ impl ObjectPlan {
     /// The plan for `object` from its describe: the fields every record needs plus every phone
     /// field the run-as user can see. `Err` names the needed fields the describe lacks (hidden
     /// by field-level security, or not in this org).
+    #[cfg(test)]
     pub fn from_describe(
         object: &ObjectType,
         describe: &ObjectDescribe,
         export: bool,
     ) -> Result<Self, Vec<String>> {
-        let mut fields: Vec<String> = required_fields(object, export)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        Self::from_describe_for(object, describe, export, &CardLayout::default())
+    }
+
+    /// [`ObjectPlan::from_describe`] under an instance's card layout.
+    pub fn from_describe_for(
+        object: &ObjectType,
+        describe: &ObjectDescribe,
+        export: bool,
+        layout: &CardLayout,
+    ) -> Result<Self, Vec<String>> {
+        let mut fields: Vec<String> = required_fields_for(object, export, layout);
         let phone_fields: Vec<String> = describe.phone_fields().map(|f| f.name.clone()).collect();
         let mut missing: Vec<String> = fields
             .iter()
@@ -131,6 +148,7 @@ impl ObjectPlan {
         fields.retain(|f| seen.insert(f.to_ascii_lowercase()));
         Ok(Self {
             object: object.clone(),
+            card_fields: layout.query_fields(object.as_str()),
             fields,
             phone_fields,
         })

@@ -8,16 +8,17 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
 use ctibridge_phone::{Match, PhoneIndex};
 use ctibridge_store::Record;
-use serde_json::{Map, Value};
 
-use crate::cards::{Card, CardBook};
+use crate::cards::{Card, CardLayout, CardValues};
 
-use super::fields::country_of;
+use super::fields::{OBJECTS, country_of};
 
 /// The phone index of an instance, shared between the sync (writer) and the ring path.
 #[derive(Clone)]
 pub struct LiveIndex {
     inner: Arc<RwLock<PhoneIndex>>,
+    /// Which object wins when a number matches records of several (the admin's choice).
+    priority: Arc<RwLock<Arc<[ObjectType]>>>,
 }
 
 impl LiveIndex {
@@ -25,15 +26,45 @@ impl LiveIndex {
     pub fn new(index: PhoneIndex) -> Self {
         Self {
             inner: Arc::new(RwLock::new(index)),
+            priority: Arc::new(RwLock::new(Arc::from(OBJECTS.to_vec()))),
         }
     }
 
-    /// The records for `number` (see [`PhoneIndex::lookup`]).
+    /// The records for `number` (see [`PhoneIndex::lookup`]): exact matches first, then by
+    /// the object priority.
     pub fn lookup(&self, number: &E164) -> Vec<Match> {
-        self.inner
+        let mut found = self
+            .inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .lookup(number)
+            .lookup(number);
+        if found.len() > 1 {
+            let priority = self.priority();
+            let rank = |o: &ObjectType| priority.iter().position(|p| p == o).unwrap_or(usize::MAX);
+            found.sort_by_key(|m| {
+                (
+                    m.strength != ctibridge_phone::MatchStrength::Exact,
+                    rank(&m.record.object),
+                )
+            });
+        }
+        found
+    }
+
+    /// The object priority for numbers that match several records.
+    pub fn priority(&self) -> Arc<[ObjectType]> {
+        self.priority
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the object priority; takes effect with the next lookup.
+    pub fn set_priority(&self, order: &[ObjectType]) {
+        *self
+            .priority
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::from(order.to_vec());
     }
 
     /// How many distinct numbers are indexed.
@@ -70,20 +101,59 @@ impl std::fmt::Debug for LiveIndex {
     }
 }
 
-/// The caller cards of an instance, shared like [`LiveIndex`].
+/// The caller cards of an instance, shared like [`LiveIndex`], with the layout new cards are
+/// built with.
 #[derive(Clone, Default)]
 pub struct LiveCards {
-    inner: Arc<RwLock<HashMap<SalesforceId, Card>>>,
+    inner: Arc<RwLock<HashMap<SalesforceId, CardValues>>>,
+    layout: Arc<RwLock<Arc<CardLayout>>>,
 }
 
 impl LiveCards {
-    /// The card of a record (a copy: the lock is not held while the caller uses it).
+    /// No cards yet; new ones follow `layout`.
+    pub fn with_layout(layout: Arc<CardLayout>) -> Self {
+        Self {
+            inner: Arc::default(),
+            layout: Arc::new(RwLock::new(layout)),
+        }
+    }
+
+    /// The card of a record, with its labels (made now: the lock is not held while the
+    /// caller uses it).
     pub fn get(&self, id: &SalesforceId) -> Option<Card> {
         self.inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
-            .cloned()
+            .map(CardValues::render)
+    }
+
+    /// The layout cards are built with.
+    pub fn layout(&self) -> Arc<CardLayout> {
+        self.layout
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the layout and moves every card to it at once: values of fields both layouts
+    /// show stay, new fields appear when the sync has read them. `false` when nothing changed.
+    pub fn set_layout(&self, layout: Arc<CardLayout>) -> bool {
+        {
+            let mut current = self.layout.write().unwrap_or_else(PoisonError::into_inner);
+            if **current == *layout {
+                return false;
+            }
+            *current = layout.clone();
+        }
+        let mut book = self.write();
+        for card in book.values_mut() {
+            // Every card moves, also where the fields are the same: the old layout is freed.
+            if let Some(new) = layout.object(card.layout().object()) {
+                *card = card.relayout(new);
+            }
+        }
+        true
     }
 
     /// Number of cards.
@@ -99,7 +169,7 @@ impl LiveCards {
         self.len() == 0
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<SalesforceId, Card>> {
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<SalesforceId, CardValues>> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -110,15 +180,6 @@ impl std::fmt::Debug for LiveCards {
             .field("cards", &self.len())
             .finish_non_exhaustive()
     }
-}
-
-/// The card of one record, built by the card rules of [`CardBook`].
-fn card_of(id: SalesforceId, object: &str, fields: &Map<String, Value>) -> Option<Card> {
-    // CardBook owns the card rules (fields, labels, formatting); a book of one applies them
-    // without a second copy of those rules here.
-    let mut one = CardBook::default();
-    one.insert(id, object, fields);
-    one.get(&id).cloned()
 }
 
 /// The index and the cards of an instance, changed together.
@@ -135,9 +196,10 @@ impl LiveParts {
             RecordRef,
             Vec<&'a str>,
             Option<ctibridge_phone::CountryHint>,
-            Option<Card>,
+            Option<CardValues>,
         );
         // Cards and numbers are worked out before either lock is taken.
+        let layout = self.cards.layout();
         let prepared: Vec<Prepared<'_>> = records
             .iter()
             .filter_map(|r| {
@@ -145,7 +207,9 @@ impl LiveParts {
                 let id = SalesforceId::parse(&r.sf_id).ok()?;
                 let raws = r.phones.iter().map(|p| p.raw.as_str()).collect();
                 let country = country_of(&object, &r.fields);
-                let card = card_of(id, object.as_str(), &r.fields);
+                let card = layout
+                    .object(object.as_str())
+                    .map(|l| CardValues::build_with_phones(l, &r.fields, &r.phones));
                 let rref = RecordRef {
                     object,
                     id,

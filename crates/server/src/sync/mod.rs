@@ -16,7 +16,7 @@ mod engine;
 mod export;
 mod fetch;
 mod fields;
-pub use fields::required_fields;
+pub use fields::{field_behind, required_fields, required_fields_for};
 mod live;
 mod once;
 
