@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
-use ctibridge_phone::{DialingRules, LibPhoneNormaliser, Normaliser, NumberContext, PhoneIndex};
+use ctibridge_phone::{
+    DialingRules, LibPhoneNormaliser, Normaliser, NumberContext, PhoneIndex, ReadingsMemo,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -132,6 +134,22 @@ fn big_index(n: Arc<LibPhoneNormaliser>) -> (PhoneIndex, Vec<E164>) {
 /// caller cards): every reading of the PBX string, the first that matches a record wins.
 fn raw_to_matches(index: &PhoneIndex, raw: &str) -> Vec<ctibridge_phone::Match> {
     let readings = index.normaliser().pbx_readings(raw);
+    readings
+        .iter()
+        .filter_map(|r| r.e164())
+        .map(|e| index.lookup(&e))
+        .find(|m| !m.is_empty())
+        .unwrap_or_default()
+}
+
+/// [`raw_to_matches`] with the readings from a memo, as the ring path reads the number on
+/// every event of a call after its first one.
+fn raw_to_matches_memo(
+    index: &PhoneIndex,
+    memo: &ReadingsMemo,
+    raw: &str,
+) -> Vec<ctibridge_phone::Match> {
+    let readings = memo.pbx_readings(index.normaliser(), raw);
     readings
         .iter()
         .filter_map(|r| r.e164())
@@ -269,6 +287,24 @@ fn index(c: &mut Criterion) {
         b.iter(|| {
             for s in &f.raw_misses {
                 black_box(raw_to_matches(&f.index, black_box(s)));
+            }
+        })
+    });
+    // Later events of the same calls: the memo (as big as the server's) holds the strings.
+    let memo = ReadingsMemo::new(4096);
+    g.bench_function("raw_pbx_number_to_matches_hit_memo", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_hits {
+                black_box(raw_to_matches_memo(&f.index, &memo, black_box(s)));
+            }
+        })
+    });
+    g.bench_function("raw_pbx_number_to_matches_miss_memo", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_misses {
+                black_box(raw_to_matches_memo(&f.index, &memo, black_box(s)));
             }
         })
     });

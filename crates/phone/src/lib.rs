@@ -49,6 +49,9 @@
 //! digits without the `0` plus 1 to 4 more digits (`+49 30 1234-567`) matches that Account as
 //! [`MatchStrength::SwitchboardExtension`].
 //!
+//! [`ReadingsMemo`] keeps the readings of recently seen PBX strings, so that the events of a
+//! call after its first one cost a hash lookup instead of libphonenumber's parse.
+//!
 //! ```
 //! use std::sync::Arc;
 //!
@@ -72,10 +75,12 @@
 
 mod country;
 mod index;
+mod memo;
 mod normaliser;
 mod rules;
 
 pub use country::CountryHint;
 pub use index::{InsertSummary, Match, MatchStrength, PhoneIndex};
+pub use memo::ReadingsMemo;
 pub use normaliser::{LibPhoneNormaliser, Normaliser, Number, NumberContext};
 pub use rules::{DialingRules, DialingRulesError, MAX_INTERNAL_NUMBER_LEN};
