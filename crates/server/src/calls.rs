@@ -14,7 +14,8 @@ pub fn identify(
     raw: &str,
     name: Option<&str>,
 ) -> (Remote, Vec<PanelMatch>) {
-    let readings = state.normaliser.pbx_readings(raw);
+    // The same string comes with every event of a call: read once, then from the memo.
+    let readings = state.uci.pbx_readings(&*state.normaliser, raw);
     let lookup = state.lookup(instance);
     // The first reading that matches a record wins, with its matches (looked up once); without
     // any match, the most likely reading.

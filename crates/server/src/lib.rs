@@ -75,11 +75,14 @@ impl Running {
         &self.state
     }
 
-    /// Stops the HTTP server and every worker.
+    /// Stops the HTTP server and every worker, then the UCI sessions (logging them out), which
+    /// run as tasks of their own and would otherwise go on calling the PBX.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(());
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        // After the workers: none is left to start a session again.
+        self.state.uci.stop_all().await;
     }
 }
 

@@ -12,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use ctibridge_domain::{Call, CallOutcome, CallState, CallTracker, Direction, StarfaceLoginId};
+use ctibridge_phone::{Normaliser, Number, ReadingsMemo};
 use ctibridge_starface::uci::{
     CallbackMessage, CallbackTarget, FailureKind, SessionState, SessionStatus, SessionSupervisor,
     SupervisorConfig, UciOptions, UciSession, parse_callback_for,
@@ -27,6 +28,10 @@ use crate::state::AppState;
 
 /// How often ended calls are pruned and sessions reconciled with the configuration.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// How long a shutdown waits for sessions to log out.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// PBX number strings whose readings are kept: a few minutes of calls at 500 events/s.
+const READINGS_MEMO: usize = 4096;
 
 struct Managed {
     instance: String,
@@ -45,15 +50,30 @@ fn fingerprint(hash: &SecretString) -> [u8; 32] {
     Sha256::digest(hash.expose_secret().as_bytes()).into()
 }
 
+/// The key of a callback secret in the route map. Hashed so that the map's own comparisons
+/// (not constant-time) reveal nothing about a secret; the match is then confirmed in constant
+/// time against the session's secret.
+fn route_key(secret: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// Every user's UCI session and the call tracker their events feed.
 pub struct UciManager {
     sessions: Mutex<HashMap<String, Managed>>,
+    /// Callback routes, [`route_key`] of a session's secret -> its user; changed together with
+    /// `sessions` and always locked after it.
+    routes: Mutex<HashMap<[u8; 32], String>>,
     /// Users whose stored credential the PBX refused (its fingerprint): no new attempt until
     /// the user enters another one, so that a wrong password cannot lock the account.
     refused: Mutex<HashMap<String, [u8; 32]>>,
     tracker: Mutex<CallTracker>,
     changed: Notify,
     supervisor: Mutex<SupervisorConfig>,
+    /// The HTTP client every session uses (one pool, one TLS set-up), built on first use.
+    http: Mutex<Option<reqwest::Client>>,
+    /// Readings of the far-end numbers of recent calls (see [`UciManager::pbx_readings`]).
+    readings: ReadingsMemo,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,10 +96,84 @@ impl UciManager {
     pub fn new(supervisor: SupervisorConfig) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
+            routes: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
             tracker: Mutex::new(CallTracker::new()),
             changed: Notify::new(),
             supervisor: Mutex::new(supervisor),
+            http: Mutex::new(None),
+            readings: ReadingsMemo::new(READINGS_MEMO),
+        }
+    }
+
+    /// The readings of a PBX number string ([`Normaliser::pbx_readings`]), kept for the next
+    /// events of the same call: every event after a call's first one is a hash lookup. The
+    /// service has one normaliser, so the memo is used with that one only.
+    pub(crate) fn pbx_readings(&self, normaliser: &dyn Normaliser, raw: &str) -> Arc<[Number]> {
+        self.readings.pbx_readings(normaliser, raw)
+    }
+
+    fn http_client(&self) -> Result<reqwest::Client, String> {
+        let mut http = lock(&self.http);
+        if let Some(c) = http.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = UciSession::http_client(&UciOptions::default()).map_err(|e| e.to_string())?;
+        *http = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Adds a session and its callback route; a session the user had is returned, unrouted.
+    fn insert_session(&self, login: String, m: Managed) -> Option<Managed> {
+        let mut sessions = lock(&self.sessions);
+        let mut routes = lock(&self.routes);
+        routes.insert(route_key(&m.secret), login.clone());
+        let old = sessions.insert(login, m);
+        if let Some(old) = &old {
+            routes.remove(&route_key(&old.secret));
+        }
+        old
+    }
+
+    /// Removes a user's session and its callback route.
+    fn remove_session(&self, login: &str) -> Option<Managed> {
+        let mut sessions = lock(&self.sessions);
+        let m = sessions.remove(login)?;
+        lock(&self.routes).remove(&route_key(&m.secret));
+        Some(m)
+    }
+
+    /// The user, instance and auth value of the session whose callback secret this is.
+    fn route(&self, secret: &str) -> Option<(String, String, SecretString)> {
+        let sessions = lock(&self.sessions);
+        let login = lock(&self.routes).get(&route_key(secret)).cloned()?;
+        let m = sessions.get(&login)?;
+        ctibridge_starface::auth::secrets_equal(&m.secret, secret).then(|| {
+            let (instance, auth) = (m.instance.clone(), m.auth.clone());
+            (login, instance, auth)
+        })
+    }
+
+    /// Stops every session, logging out where it is up, and waits for that a few seconds at
+    /// most (a PBX that is gone must not hold up the shutdown).
+    pub async fn stop_all(&self) {
+        let stopping: Vec<Managed> = {
+            let mut sessions = lock(&self.sessions);
+            lock(&self.routes).clear();
+            sessions.drain().map(|(_, m)| m).collect()
+        };
+        if stopping.is_empty() {
+            return;
+        }
+        let n = stopping.len();
+        // The first poll signals every supervisor to stop; a timeout only stops the waiting.
+        let stops = futures::future::join_all(stopping.into_iter().map(|m| m.supervisor.stop()));
+        match tokio::time::timeout(STOP_TIMEOUT, stops).await {
+            Ok(_) => info!(sessions = n, "UCI sessions stopped"),
+            Err(_) => warn!(
+                sessions = n,
+                "UCI sessions still logging out after {STOP_TIMEOUT:?}; not waiting"
+            ),
         }
     }
 
@@ -131,7 +225,7 @@ pub async fn set_credentials(
         .put_credential(&credential_key(login), &hash)
         .await?;
     // A new password replaces a session that may have been refused.
-    if let Some(old) = lock(&state.uci.sessions).remove(login) {
+    if let Some(old) = state.uci.remove_session(login) {
         tokio::spawn(old.supervisor.stop());
     }
     state.uci.refresh();
@@ -244,17 +338,15 @@ async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
                 .or_insert_with(|| inst.name.clone());
         }
     }
-    let stale: Vec<(String, Managed)> = {
-        let mut sessions = lock(&state.uci.sessions);
-        let gone: Vec<String> = sessions
-            .iter()
-            .filter(|(login, m)| !wanted.contains_key(*login) || m.supervisor.is_finished())
-            .map(|(login, _)| login.clone())
-            .collect();
-        gone.into_iter()
-            .filter_map(|l| sessions.remove(&l).map(|m| (l, m)))
-            .collect()
-    };
+    let gone: Vec<String> = lock(&state.uci.sessions)
+        .iter()
+        .filter(|(login, m)| !wanted.contains_key(*login) || m.supervisor.is_finished())
+        .map(|(login, _)| login.clone())
+        .collect();
+    let stale: Vec<(String, Managed)> = gone
+        .into_iter()
+        .filter_map(|l| state.uci.remove_session(&l).map(|m| (l, m)))
+        .collect();
     for (login, m) in stale {
         // A supervisor that gave up because the PBX refused the credentials is not restarted
         // with the same ones.
@@ -286,7 +378,9 @@ async fn reconcile(state: &Arc<AppState>, tx: &mpsc::Sender<SessionStatus>) {
         }
         match start_session(state, &login, &instance, &hash, tx.clone()) {
             Ok(m) => {
-                lock(&state.uci.sessions).insert(login, m);
+                if let Some(old) = state.uci.insert_session(login, m) {
+                    tokio::spawn(old.supervisor.stop());
+                }
             }
             Err(e) => {
                 state.hub.set_uci(
@@ -317,12 +411,13 @@ fn start_session(
         .join(&format!("uci/callback/{secret}"))
         .map_err(|e| format!("public_url: {e}"))?;
     let target = CallbackTarget::from_url(&url).map_err(|e| e.to_string())?;
-    let session = UciSession::new(
+    let session = UciSession::with_http(
         &state.config.starface.url,
         login_id,
         hash,
         Some(target),
         UciOptions::default(),
+        state.uci.http_client()?,
     )
     .map_err(|e| e.to_string())?;
     let auth = session.auth_value().clone();
@@ -348,14 +443,7 @@ async fn callback(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let found = {
-        let sessions = lock(&state.uci.sessions);
-        sessions
-            .iter()
-            .find(|(_, m)| ctibridge_starface::auth::secrets_equal(&m.secret, &secret))
-            .map(|(login, m)| (login.clone(), m.instance.clone(), m.auth.clone()))
-    };
-    let Some((login, instance, auth)) = found else {
+    let Some((login, instance, auth)) = state.uci.route(&secret) else {
         warn!(
             bytes = body.len(),
             "UCI callback with an unknown secret refused"
