@@ -18,7 +18,6 @@ use serde_json::json;
 use tracing::{info, warn};
 use url::Url;
 
-use crate::hub::HubMessage;
 use crate::sessions::PanelUser;
 use crate::state::AppState;
 
@@ -558,12 +557,9 @@ async fn serve_socket(state: Arc<AppState>, mut socket: WebSocket) {
     loop {
         tokio::select! {
             msg = sub.rx.recv() => match msg {
-                Ok(m) => {
-                    let value = match serde_json::to_value(&*m) {
-                        Ok(v) => v,
-                        Err(_) => continue,
-                    };
-                    if !send_json(&mut socket, value).await {
+                // Encoded once by the hub for all of the user's panels.
+                Ok(frame) => {
+                    if socket.send(Message::Text(frame)).await.is_err() {
                         return;
                     }
                 }
@@ -590,10 +586,4 @@ async fn serve_socket(state: Arc<AppState>, mut socket: WebSocket) {
             },
         }
     }
-}
-
-/// Keeps `HubMessage` in use for serialisation through `serde_json::to_value`.
-#[allow(dead_code)]
-fn _assert_serialisable(m: &HubMessage) -> serde_json::Result<serde_json::Value> {
-    serde_json::to_value(m)
 }
