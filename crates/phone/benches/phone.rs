@@ -337,6 +337,26 @@ fn index(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // A start from the record cache, which holds each value's E.164 form.
+    let stored: Vec<(RecordRef, E164, String)> = records
+        .iter()
+        .filter_map(|(r, raw)| {
+            let e = n.classify(raw, NumberContext::Stored).e164()?;
+            Some((r.clone(), e, raw.clone()))
+        })
+        .collect();
+    g.bench_function("insert_e164_from_cache", |b| {
+        b.iter_batched(
+            || (PhoneIndex::new(n.clone()), stored.clone()),
+            |(mut index, records)| {
+                for (r, e, raw) in records {
+                    black_box(index.insert_e164(r, &[(e, raw)]));
+                }
+                index
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
 }
 

@@ -1,10 +1,17 @@
 //! The in-memory phone index: E.164 number -> the Salesforce records that carry it.
+//!
+//! Sized for a million records: a record lives once, in a slot of a slab (id, object as a
+//! small code, where its name and numbers are), its name in one shared string and its numbers
+//! in one shared vector; the tables map a number to a slot number, inline for the usual
+//! number of one record. About 100 bytes per number in all, against ~320 with a shared
+//! `RecordRef` and a vector per number.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::normaliser::{Normaliser, Number, NumberContext};
 
@@ -16,6 +23,21 @@ const MIN_SWITCHBOARD_BASE_DIGITS: u32 = 7;
 
 /// Characters people put between a DDI number and its trailing `0`.
 const SWITCHBOARD_SEPARATORS: &[char] = &[' ', '-', '/', '.'];
+
+/// A table value with this bit set names a list in [`NumberMap::shared`], not a slot.
+const SHARED: u32 = 1 << 31;
+
+/// Object codes of the standard objects; custom ones follow from [`FIRST_OTHER`].
+const CONTACT: u16 = 0;
+const LEAD: u16 = 1;
+const ACCOUNT: u16 = 2;
+const TASK: u16 = 3;
+const FIRST_OTHER: u16 = 4;
+/// The object code of a free slot.
+const FREE: u16 = u16::MAX;
+
+/// Garbage in the name and number stores below this is never compacted away.
+const MIN_COMPACT_BYTES: usize = 1 << 20;
 
 /// How strongly a record matches a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,8 +51,8 @@ pub enum MatchStrength {
 /// One record found for a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    /// The record (shared with the index; cloning is cheap).
-    pub record: Arc<RecordRef>,
+    /// The record (a copy made by the lookup: the index keeps no `RecordRef`).
+    pub record: RecordRef,
     /// How strongly it matches.
     pub strength: MatchStrength,
 }
@@ -46,23 +68,160 @@ pub struct InsertSummary {
     pub skipped: usize,
 }
 
-/// Numbers of one record, kept so that it can be removed without a scan.
+/// One indexed record. Its name is `names[name_start..][..name_len]`, its numbers
+/// `keys[keys_start..][..exact + switchboards]`, exact numbers first.
+#[derive(Clone, Copy)]
+struct Slot {
+    id: SalesforceId,
+    /// [`CONTACT`], ..., [`FIRST_OTHER`] + index into `others`; [`FREE`] for a free slot.
+    object: u16,
+    exact: u16,
+    switchboards: u16,
+    name_start: u32,
+    name_len: u32,
+    keys_start: u32,
+}
+
+/// A number and what carries it: a slot, or (with [`SHARED`]) a list of slots. 12 bytes.
+#[derive(Clone, Copy)]
+struct Entry {
+    key: [u32; 2],
+    value: u32,
+}
+
+impl Entry {
+    fn new(key: u64, value: u32) -> Self {
+        // Split so that the entry needs 4-byte alignment only (12 bytes, not 16).
+        #[allow(clippy::cast_possible_truncation)] // the halves of a u64
+        let key = [key as u32, (key >> 32) as u32];
+        Self { key, value }
+    }
+
+    fn key(&self) -> u64 {
+        (u64::from(self.key[1]) << 32) | u64::from(self.key[0])
+    }
+}
+
+/// Number -> slots, with the single slot inline (nearly every number has one record).
 #[derive(Default)]
-struct Keys {
-    exact: Vec<u64>,
-    switchboards: Vec<u64>,
+struct NumberMap {
+    table: HashTable<Entry>,
+    /// Slot lists of numbers that several records carry.
+    shared: Vec<Vec<u32>>,
+    /// Unused places in `shared`.
+    free_shared: Vec<u32>,
+}
+
+impl NumberMap {
+    fn slots(&self, hasher: &DefaultHashBuilder, key: u64) -> &[u32] {
+        match self.table.find(hasher.hash_one(key), |e| e.key() == key) {
+            None => &[],
+            Some(e) if e.value & SHARED == 0 => std::slice::from_ref(&e.value),
+            Some(e) => self
+                .shared
+                .get((e.value & !SHARED) as usize)
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn add(&mut self, hasher: &DefaultHashBuilder, key: u64, slot: u32) {
+        let hash = hasher.hash_one(key);
+        let Some(entry) = self.table.find_mut(hash, |e| e.key() == key) else {
+            self.table
+                .insert_unique(hash, Entry::new(key, slot), |e| hasher.hash_one(e.key()));
+            return;
+        };
+        if entry.value & SHARED != 0 {
+            if let Some(list) = self.shared.get_mut((entry.value & !SHARED) as usize) {
+                list.push(slot);
+            }
+            return;
+        }
+        let list = vec![entry.value, slot];
+        let place = match self.free_shared.pop() {
+            Some(place) => {
+                if let Some(l) = self.shared.get_mut(place as usize) {
+                    *l = list;
+                }
+                place
+            }
+            None => {
+                // Fewer than 2^31 slots exist, so fewer shared lists than that.
+                let place = u32::try_from(self.shared.len()).unwrap_or(!SHARED);
+                self.shared.push(list);
+                place
+            }
+        };
+        entry.value = SHARED | place;
+    }
+
+    fn remove(&mut self, hasher: &DefaultHashBuilder, key: u64, slot: u32) {
+        let Ok(entry) = self
+            .table
+            .find_entry(hasher.hash_one(key), |e| e.key() == key)
+        else {
+            return;
+        };
+        let value = entry.get().value;
+        if value & SHARED == 0 {
+            if value == slot {
+                entry.remove();
+            }
+            return;
+        }
+        let place = value & !SHARED;
+        let Some(list) = self.shared.get_mut(place as usize) else {
+            return;
+        };
+        list.retain(|&s| s != slot);
+        let left = match list.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            _ => return,
+        };
+        *list = Vec::new();
+        self.free_shared.push(place);
+        match left {
+            Some(one) => entry.into_mut().value = one,
+            None => {
+                entry.remove();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
 }
 
 /// In-memory index from E.164 numbers to Salesforce records.
 ///
 /// Numbers are keyed by [`E164::as_u64`]. A lookup costs one hash probe for the exact number
-/// plus at most four for switchboard bases, and allocates only the result vector (none on a
-/// miss). Writers need `&mut`; the server keeps the index behind a lock.
+/// plus at most four for switchboard bases, and allocates only the result (none on a miss).
+/// Writers need `&mut`; the server keeps the index behind a lock.
 pub struct PhoneIndex {
     normaliser: Arc<dyn Normaliser>,
-    exact: HashMap<u64, Vec<Arc<RecordRef>>>,
-    switchboards: HashMap<u64, Vec<Arc<RecordRef>>>,
-    records: HashMap<SalesforceId, Keys>,
+    hasher: DefaultHashBuilder,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    /// Slot numbers, hashed by their record's id.
+    ids: HashTable<u32>,
+    names: String,
+    /// Bytes of `names` no slot uses any more.
+    names_garbage: usize,
+    keys: Vec<u64>,
+    /// Entries of `keys` no slot uses any more.
+    keys_garbage: usize,
+    /// Custom object types, by code - [`FIRST_OTHER`].
+    others: Vec<Box<str>>,
+    exact: NumberMap,
+    switchboards: NumberMap,
+    /// Reused by every insert, so that an insert allocates nothing of its own.
+    scratch: Vec<u64>,
 }
 
 impl PhoneIndex {
@@ -70,15 +229,39 @@ impl PhoneIndex {
     pub fn new(normaliser: Arc<dyn Normaliser>) -> Self {
         Self {
             normaliser,
-            exact: HashMap::new(),
-            switchboards: HashMap::new(),
-            records: HashMap::new(),
+            hasher: DefaultHashBuilder::default(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            ids: HashTable::new(),
+            names: String::new(),
+            names_garbage: 0,
+            keys: Vec::new(),
+            keys_garbage: 0,
+            others: Vec::new(),
+            exact: NumberMap::default(),
+            switchboards: NumberMap::default(),
+            scratch: Vec::new(),
         }
     }
 
     /// The normaliser the index reads numbers with; use the same one for PBX numbers.
     pub fn normaliser(&self) -> &dyn Normaliser {
         self.normaliser.as_ref()
+    }
+
+    /// Makes room for `records` more records with `numbers` more numbers, so that a bulk load
+    /// (from the record cache) grows the tables once instead of doubling them step by step.
+    pub fn reserve(&mut self, records: usize, numbers: usize) {
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        self.ids.reserve(records, |&s| {
+            slot_at(slots, s).map_or(0, |slot| hasher.hash_one(slot.id))
+        });
+        self.slots.reserve(records);
+        self.keys.reserve(numbers);
+        self.exact
+            .table
+            .reserve(numbers, |e| hasher.hash_one(e.key()));
     }
 
     /// Indexes `record` under its phone field values as typed, replacing what was indexed
@@ -97,64 +280,160 @@ impl PhoneIndex {
         country: Option<crate::CountryHint>,
     ) -> InsertSummary {
         let ctx = country.map_or(NumberContext::Stored, NumberContext::StoredIn);
-        self.remove(&record.id);
-        let record = Arc::new(record);
-        let mut keys = Keys::default();
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        let mut bases = Vec::new();
         let mut skipped = 0;
         for raw in raw_numbers {
             let raw = raw.as_ref();
             match self.normaliser.classify(raw, ctx) {
                 Number::External { e164, .. } => {
-                    let key = e164.as_u64();
-                    if !keys.exact.contains(&key) {
-                        keys.exact.push(key);
-                        self.exact.entry(key).or_default().push(Arc::clone(&record));
-                    }
-                    if record.object == ObjectType::Account
-                        && written_as_switchboard(raw)
-                        && let Some(base) = switchboard_base(key)
-                        && !keys.switchboards.contains(&base)
-                    {
-                        keys.switchboards.push(base);
-                        self.switchboards
-                            .entry(base)
-                            .or_default()
-                            .push(Arc::clone(&record));
-                    }
+                    collect(&record.object, e164.as_u64(), raw, &mut keys, &mut bases);
                 }
                 Number::Suppressed => {}
                 Number::Internal(_) | Number::Invalid(_) => skipped += 1,
             }
         }
+        let summary = self.place(record, &mut keys, &bases, skipped);
+        self.scratch = keys;
+        summary
+    }
+
+    /// [`PhoneIndex::insert`] for numbers already normalised (read from the record cache,
+    /// which holds each value's E.164 form): each is the E.164 form with the value as typed,
+    /// which says whether an Account's number was written as a switchboard. Same result as
+    /// `insert_in` with the raw values, without reading them again.
+    pub fn insert_e164<S: AsRef<str>>(
+        &mut self,
+        record: RecordRef,
+        numbers: &[(E164, S)],
+    ) -> InsertSummary {
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        let mut bases = Vec::new();
+        for (e164, raw) in numbers {
+            collect(
+                &record.object,
+                e164.as_u64(),
+                raw.as_ref(),
+                &mut keys,
+                &mut bases,
+            );
+        }
+        let summary = self.place(record, &mut keys, &bases, 0);
+        self.scratch = keys;
+        summary
+    }
+
+    /// Replaces what was indexed for `record` by `exact` numbers and switchboard `bases`.
+    fn place(
+        &mut self,
+        record: RecordRef,
+        exact: &mut Vec<u64>,
+        bases: &[u64],
+        skipped: usize,
+    ) -> InsertSummary {
+        self.remove(&record.id);
         let summary = InsertSummary {
-            numbers: keys.exact.len(),
-            switchboards: keys.switchboards.len(),
+            numbers: exact.len(),
+            switchboards: bases.len(),
             skipped,
         };
-        if !keys.exact.is_empty() {
-            self.records.insert(record.id, keys);
+        if exact.is_empty() {
+            return summary;
+        }
+        let (Some(object), Ok(n_exact), Ok(n_switchboards)) = (
+            self.object_code(record.object),
+            u16::try_from(exact.len()),
+            u16::try_from(bases.len()),
+        ) else {
+            // Over 65,000 custom object types or numbers on one record: not a real org.
+            return InsertSummary::default();
+        };
+        self.compact_if_wasteful();
+        exact.extend_from_slice(bases);
+        let (Ok(keys_start), Ok(name_start), Ok(name_len)) = (
+            u32::try_from(self.keys.len()),
+            u32::try_from(self.names.len()),
+            u32::try_from(record.name.len()),
+        ) else {
+            // 4 GiB of names or 2^32 numbers in live use: beyond what the index addresses.
+            return InsertSummary::default();
+        };
+        let slot = Slot {
+            id: record.id,
+            object,
+            exact: n_exact,
+            switchboards: n_switchboards,
+            name_start,
+            name_len,
+            keys_start,
+        };
+        let number = match self.free_slots.pop() {
+            Some(n) => {
+                if let Some(s) = self.slots.get_mut(n as usize) {
+                    *s = slot;
+                }
+                n
+            }
+            None => {
+                let Ok(n) = u32::try_from(self.slots.len()) else {
+                    return InsertSummary::default();
+                };
+                if n >= SHARED {
+                    return InsertSummary::default();
+                }
+                self.slots.push(slot);
+                n
+            }
+        };
+        self.names.push_str(&record.name);
+        self.keys.extend_from_slice(exact);
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        self.ids
+            .insert_unique(hasher.hash_one(record.id), number, |&s| {
+                slot_at(slots, s).map_or(0, |slot| hasher.hash_one(slot.id))
+            });
+        let (exact, bases) = exact.split_at(usize::from(n_exact));
+        for &key in exact {
+            self.exact.add(hasher, key, number);
+        }
+        for &base in bases {
+            self.switchboards.add(hasher, base, number);
         }
         summary
     }
 
     /// Removes a record; returns whether it was indexed.
     pub fn remove(&mut self, id: &SalesforceId) -> bool {
-        let Some(keys) = self.records.remove(id) else {
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        let Ok(entry) = self.ids.find_entry(hasher.hash_one(id), |&s| {
+            slot_at(slots, s).is_some_and(|slot| slot.id == *id)
+        }) else {
             return false;
         };
-        for (map, keys) in [
-            (&mut self.exact, keys.exact),
-            (&mut self.switchboards, keys.switchboards),
-        ] {
-            for key in keys {
-                if let Some(records) = map.get_mut(&key) {
-                    records.retain(|r| r.id != *id);
-                    if records.is_empty() {
-                        map.remove(&key);
-                    }
-                }
-            }
+        let (number, _) = entry.remove();
+        let Some(slot) = self.slots.get_mut(number as usize) else {
+            return true;
+        };
+        let old = *slot;
+        slot.object = FREE;
+        self.free_slots.push(number);
+        let start = old.keys_start as usize;
+        let n_exact = usize::from(old.exact);
+        let n_all = n_exact + usize::from(old.switchboards);
+        let keys = self.keys.get(start..start + n_all).unwrap_or_default();
+        let (exact, bases) = keys.split_at(n_exact.min(keys.len()));
+        for &key in exact {
+            self.exact.remove(hasher, key, number);
         }
+        for &base in bases {
+            self.switchboards.remove(hasher, base, number);
+        }
+        self.keys_garbage += n_all;
+        self.names_garbage += old.name_len as usize;
         true
     }
 
@@ -162,13 +441,17 @@ impl PhoneIndex {
     /// each, Contacts, Leads, Accounts, then others, by id. A record appears once.
     pub fn lookup(&self, number: &E164) -> Vec<Match> {
         let key = number.as_u64();
-        let mut found = Vec::new();
-        if let Some(records) = self.exact.get(&key) {
-            found.extend(records.iter().map(|r| Match {
-                record: Arc::clone(r),
-                strength: MatchStrength::Exact,
-            }));
-        }
+        let exact = self.exact.slots(&self.hasher, key);
+        let mut found = Vec::with_capacity(exact.len());
+        found.extend(
+            exact
+                .iter()
+                .filter_map(|&s| self.record(s))
+                .map(|record| Match {
+                    record,
+                    strength: MatchStrength::Exact,
+                }),
+        );
         if !self.switchboards.is_empty() {
             let mut base = key;
             for _ in 0..MAX_EXTENSION_DIGITS {
@@ -176,49 +459,158 @@ impl PhoneIndex {
                 if base < 10u64.pow(MIN_SWITCHBOARD_BASE_DIGITS - 1) {
                     break;
                 }
-                for r in self.switchboards.get(&base).into_iter().flatten() {
-                    if !found.iter().any(|m: &Match| m.record.id == r.id) {
+                for &s in self.switchboards.slots(&self.hasher, base) {
+                    let Some(slot) = slot_at(&self.slots, s) else {
+                        continue;
+                    };
+                    if !found.iter().any(|m: &Match| m.record.id == slot.id)
+                        && let Some(record) = self.record(s)
+                    {
                         found.push(Match {
-                            record: Arc::clone(r),
+                            record,
                             strength: MatchStrength::SwitchboardExtension,
                         });
                     }
                 }
             }
         }
-        found.sort_by(|a, b| {
-            (a.strength, object_rank(&a.record.object), a.record.id).cmp(&(
-                b.strength,
-                object_rank(&b.record.object),
-                b.record.id,
-            ))
-        });
+        if found.len() > 1 {
+            found.sort_by(|a, b| {
+                (a.strength, object_rank(&a.record.object), a.record.id).cmp(&(
+                    b.strength,
+                    object_rank(&b.record.object),
+                    b.record.id,
+                ))
+            });
+        }
         found
     }
 
     /// How many records are indexed (records without any external number are not).
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.ids.len()
     }
 
     /// Whether no record is indexed.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.ids.is_empty()
     }
 
     /// How many distinct numbers are indexed.
     pub fn number_count(&self) -> usize {
         self.exact.len()
     }
+
+    /// The record in slot `s`, as the lookup hands it out.
+    fn record(&self, s: u32) -> Option<RecordRef> {
+        let slot = slot_at(&self.slots, s)?;
+        let object = match slot.object {
+            CONTACT => ObjectType::Contact,
+            LEAD => ObjectType::Lead,
+            ACCOUNT => ObjectType::Account,
+            TASK => ObjectType::Task,
+            other => ObjectType::Other(
+                self.others
+                    .get(usize::from(other - FIRST_OTHER))?
+                    .as_ref()
+                    .to_owned(),
+            ),
+        };
+        let start = slot.name_start as usize;
+        let name = self
+            .names
+            .get(start..start + slot.name_len as usize)
+            .unwrap_or_default();
+        Some(RecordRef {
+            object,
+            id: slot.id,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The code of `object`; custom object types get one on first sight.
+    fn object_code(&mut self, object: ObjectType) -> Option<u16> {
+        match object {
+            ObjectType::Contact => Some(CONTACT),
+            ObjectType::Lead => Some(LEAD),
+            ObjectType::Account => Some(ACCOUNT),
+            ObjectType::Task => Some(TASK),
+            ObjectType::Other(name) => {
+                let at = match self.others.iter().position(|o| **o == *name) {
+                    Some(at) => at,
+                    None => {
+                        self.others.push(name.into_boxed_str());
+                        self.others.len() - 1
+                    }
+                };
+                u16::try_from(at)
+                    .ok()
+                    .and_then(|at| at.checked_add(FIRST_OTHER))
+                    .filter(|&code| code != FREE)
+            }
+        }
+    }
+
+    /// Rewrites the name and number stores without what removed and replaced records left,
+    /// once that is more than half of them: a record's update appends its name and numbers,
+    /// so a long-running sync would otherwise grow the stores without bound.
+    fn compact_if_wasteful(&mut self) {
+        let names =
+            self.names_garbage > MIN_COMPACT_BYTES && self.names_garbage * 2 > self.names.len();
+        let keys =
+            self.keys_garbage * 8 > MIN_COMPACT_BYTES && self.keys_garbage * 2 > self.keys.len();
+        if !names && !keys {
+            return;
+        }
+        let mut new_names = String::with_capacity(self.names.len() - self.names_garbage);
+        let mut new_keys = Vec::with_capacity(self.keys.len() - self.keys_garbage);
+        for slot in self.slots.iter_mut().filter(|s| s.object != FREE) {
+            let start = slot.name_start as usize;
+            let name = self
+                .names
+                .get(start..start + slot.name_len as usize)
+                .unwrap_or_default();
+            // Both stores only shrink here, so the new offsets fit where the old ones did.
+            slot.name_start = u32::try_from(new_names.len()).unwrap_or(u32::MAX);
+            new_names.push_str(name);
+            let start = slot.keys_start as usize;
+            let n = usize::from(slot.exact) + usize::from(slot.switchboards);
+            slot.keys_start = u32::try_from(new_keys.len()).unwrap_or(u32::MAX);
+            new_keys.extend_from_slice(self.keys.get(start..start + n).unwrap_or_default());
+        }
+        self.names = new_names;
+        self.keys = new_keys;
+        self.names_garbage = 0;
+        self.keys_garbage = 0;
+    }
 }
 
 impl fmt::Debug for PhoneIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PhoneIndex")
-            .field("records", &self.records.len())
+            .field("records", &self.ids.len())
             .field("numbers", &self.exact.len())
             .field("switchboards", &self.switchboards.len())
             .finish_non_exhaustive()
+    }
+}
+
+fn slot_at(slots: &[Slot], s: u32) -> Option<&Slot> {
+    slots.get(s as usize).filter(|slot| slot.object != FREE)
+}
+
+/// Adds an external number of a record to its `exact` keys, and its switchboard base to
+/// `bases` when an Account's value is written as a switchboard.
+fn collect(object: &ObjectType, key: u64, raw: &str, exact: &mut Vec<u64>, bases: &mut Vec<u64>) {
+    if !exact.contains(&key) {
+        exact.push(key);
+    }
+    if *object == ObjectType::Account
+        && written_as_switchboard(raw)
+        && let Some(base) = switchboard_base(key)
+        && !bases.contains(&base)
+    {
+        bases.push(base);
     }
 }
 
@@ -277,6 +669,134 @@ mod tests {
             "+49 30 1234-0 x5",
         ] {
             assert!(!written_as_switchboard(s), "{s}");
+        }
+    }
+
+    fn index() -> PhoneIndex {
+        let rules = crate::DialingRules::default();
+        PhoneIndex::new(Arc::new(crate::LibPhoneNormaliser::new(rules).unwrap()))
+    }
+
+    fn record(object: ObjectType, n: usize, name: &str) -> RecordRef {
+        let prefix = match object {
+            ObjectType::Lead => "00Q",
+            ObjectType::Account => "001",
+            _ => "003",
+        };
+        RecordRef {
+            object,
+            id: SalesforceId::parse(&format!("{prefix}{n:012}")).unwrap(),
+            name: name.to_owned(),
+        }
+    }
+
+    fn e164(s: &str) -> E164 {
+        E164::parse(s).unwrap()
+    }
+
+    #[test]
+    fn stored_e164_numbers_index_like_the_typed_values() {
+        let typed = [
+            (
+                ObjectType::Contact,
+                vec!["+49 (0)30 1234567", "0171 2345678"],
+            ),
+            (ObjectType::Account, vec!["+49 30 9876-0"]),
+            (ObjectType::Lead, vec!["+49 30 9876-0"]),
+        ];
+        let mut by_raw = index();
+        let mut by_e164 = index();
+        for (n, (object, raws)) in typed.iter().enumerate() {
+            let r = record(object.clone(), n, &format!("R{n}"));
+            let a = by_raw.insert(r.clone(), raws);
+            let normalised: Vec<(E164, &str)> = raws
+                .iter()
+                .filter_map(|raw| {
+                    let e = by_raw.normaliser().classify(raw, NumberContext::Stored);
+                    Some((e.e164()?, *raw))
+                })
+                .collect();
+            let b = by_e164.insert_e164(r, &normalised);
+            assert_eq!(a, b);
+        }
+        for probe in [
+            "+49301234567",
+            "+491712345678",
+            "+49309876123",
+            "+4930987600",
+        ] {
+            assert_eq!(
+                by_raw.lookup(&e164(probe)),
+                by_e164.lookup(&e164(probe)),
+                "{probe}"
+            );
+        }
+        assert_eq!(by_e164.lookup(&e164("+49309876123")).len(), 1);
+    }
+
+    #[test]
+    fn a_shared_number_stays_with_the_record_left_after_a_removal() {
+        let mut idx = index();
+        let a = record(ObjectType::Contact, 1, "A");
+        let b = record(ObjectType::Lead, 2, "B");
+        let c = record(ObjectType::Contact, 3, "C");
+        for r in [&a, &b, &c] {
+            idx.insert(r.clone(), &["+49 30 1234567"]);
+        }
+        assert_eq!(idx.lookup(&e164("+49301234567")).len(), 3);
+        assert!(idx.remove(&a.id));
+        assert!(idx.remove(&c.id));
+        let left = idx.lookup(&e164("+49301234567"));
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].record, b);
+        // A freed list is used again by the next shared number.
+        idx.insert(a.clone(), &["+49 89 12345678"]);
+        idx.insert(c.clone(), &["+49 89 12345678"]);
+        let names: Vec<_> = idx
+            .lookup(&e164("+498912345678"))
+            .into_iter()
+            .map(|m| m.record.name)
+            .collect();
+        assert_eq!(names, ["A", "C"]);
+        assert!(idx.remove(&b.id));
+        assert!(idx.lookup(&e164("+49301234567")).is_empty());
+        assert_eq!((idx.len(), idx.number_count()), (2, 1));
+    }
+
+    #[test]
+    fn custom_object_types_come_back_as_they_went_in() {
+        let mut idx = index();
+        let r = RecordRef {
+            object: ObjectType::Other("Site__c".into()),
+            id: SalesforceId::parse("a01000000000001").unwrap(),
+            name: "Werk Nord".into(),
+        };
+        idx.insert(r.clone(), &["+49 30 1234567"]);
+        assert_eq!(idx.lookup(&e164("+49301234567"))[0].record, r);
+    }
+
+    #[test]
+    fn records_updated_again_and_again_keep_the_stores_bounded() {
+        let mut idx = index();
+        let long = "x".repeat(1_000);
+        for round in 0..6 {
+            for n in 0..1_000 {
+                let name = format!("{round} {n} {long}");
+                let number = format!("+49 30 {}", 2_000_000 + n);
+                idx.insert(record(ObjectType::Contact, n, &name), &[number]);
+            }
+        }
+        assert_eq!((idx.len(), idx.number_count()), (1_000, 1_000));
+        // Six rounds wrote 6 MB of names; compaction keeps at most about twice the live 1 MB.
+        assert!(
+            idx.names.len() <= 2 * 1_000 * 1_010 + MIN_COMPACT_BYTES,
+            "{}",
+            idx.names.len()
+        );
+        for n in [0, 499, 999] {
+            let found = idx.lookup(&e164(&format!("+4930{}", 2_000_000 + n)));
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].record.name, format!("5 {n} {long}"));
         }
     }
 
