@@ -49,6 +49,17 @@ const TEXT = {
     'inst.forget': 'Use the configuration file\'s instances again', 'inst.confirm_forget': 'Drop the instances saved here and use the configuration file\'s [[instance]] sections again (after a restart)?',
     'status.outbox': 'Salesforce writes (outbox)', 'outbox.counts': '{pending} waiting, {in_flight} in flight, {done} written, {failed} failed',
     'outbox.attempts': '{n} attempts', 'outbox.retry': 'Retry',
+    'nav.cards': 'Caller cards',
+    'cards.help': 'Which fields the panel shows for a caller, in which order and under which label, per object; custom fields too. Saved at once: the cards change now, fields the cache does not hold yet appear after the next sync has read them.',
+    'cards.object': 'Fields shown for {object}', 'cards.add': 'Add field', 'cards.pick': '– choose a field –', 'cards.up': 'Move up', 'cards.down': 'Move down', 'cards.remove': 'Remove',
+    'cards.label': 'Label', 'cards.default': 'Default fields', 'cards.loading_fields': 'Reading the fields from the org…', 'cards.no_fields': 'The org\'s fields could not be read: {msg}',
+    'cards.priority': 'Object priority when a number matches several records', 'cards.cap': 'Daily API cap for the background sync (empty: none)',
+    'cards.cap_help': 'The sync pauses when the org\'s used API requests (Sforce-Limit-Info) reach this number; call logging and user actions go on.',
+    'cards.usage': 'Used now: {used} of {limit}', 'cards.save': 'Save', 'cards.saved': 'Saved for "{name}". Cards and priority apply now; new fields after the next sync.',
+    'cards.calls': 'Calls logged as Tasks (change on the Instances page)', 'cards.none': 'No running instance.',
+    'calls.inbound': 'answered inbound calls', 'calls.outbound': 'outbound calls', 'calls.missed': 'missed calls', 'calls.internal': 'internal calls',
+    'calls.group': 'Missed group calls', 'calls.group.group': 'one Task for the group', 'calls.group.each': 'one Task per member who rang', 'calls.group.none': 'none',
+    'calls.unknown': 'Record created for an unknown caller', 'calls.title': 'Calls logged as Tasks',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
   },
   de: {
@@ -94,6 +105,17 @@ const TEXT = {
     'inst.forget': 'Wieder die Instanzen der Konfigurationsdatei verwenden', 'inst.confirm_forget': 'Die hier gespeicherten Instanzen verwerfen und wieder die [[instance]]-Abschnitte der Konfigurationsdatei verwenden (nach einem Neustart)?',
     'status.outbox': 'Schreibvorgänge nach Salesforce (Outbox)', 'outbox.counts': '{pending} wartend, {in_flight} in Arbeit, {done} geschrieben, {failed} fehlgeschlagen',
     'outbox.attempts': '{n} Versuche', 'outbox.retry': 'Erneut versuchen',
+    'nav.cards': 'Anruferkarten',
+    'cards.help': 'Welche Felder das Panel zu einem Anrufer zeigt, in welcher Reihenfolge und mit welcher Bezeichnung, je Objekt; auch benutzerdefinierte Felder. Wirkt beim Speichern: Die Karten ändern sich sofort, Felder, die der Zwischenspeicher noch nicht hat, erscheinen nach der nächsten Synchronisation.',
+    'cards.object': 'Felder für {object}', 'cards.add': 'Feld hinzufügen', 'cards.pick': '– Feld wählen –', 'cards.up': 'Nach oben', 'cards.down': 'Nach unten', 'cards.remove': 'Entfernen',
+    'cards.label': 'Bezeichnung', 'cards.default': 'Standardfelder', 'cards.loading_fields': 'Lese die Felder aus der Org…', 'cards.no_fields': 'Die Felder der Org konnten nicht gelesen werden: {msg}',
+    'cards.priority': 'Objekt-Priorität, wenn eine Nummer zu mehreren Datensätzen passt', 'cards.cap': 'Tägliche API-Obergrenze für die Hintergrund-Synchronisation (leer: keine)',
+    'cards.cap_help': 'Die Synchronisation pausiert, sobald die verbrauchten API-Anfragen der Org (Sforce-Limit-Info) diese Zahl erreichen; Anrufprotokolle und Benutzeraktionen laufen weiter.',
+    'cards.usage': 'Aktuell verbraucht: {used} von {limit}', 'cards.save': 'Speichern', 'cards.saved': 'Für „{name}“ gespeichert. Karten und Priorität wirken sofort, neue Felder nach der nächsten Synchronisation.',
+    'cards.calls': 'Als Aufgabe protokollierte Anrufe (änderbar auf der Seite Instanzen)', 'cards.none': 'Keine laufende Instanz.',
+    'calls.inbound': 'angenommene eingehende Anrufe', 'calls.outbound': 'ausgehende Anrufe', 'calls.missed': 'verpasste Anrufe', 'calls.internal': 'interne Anrufe',
+    'calls.group': 'Verpasste Gruppenanrufe', 'calls.group.group': 'eine Aufgabe für die Gruppe', 'calls.group.each': 'eine Aufgabe je klingelndem Mitglied', 'calls.group.none': 'keine',
+    'calls.unknown': 'Datensatz für unbekannte Anrufer', 'calls.title': 'Als Aufgabe protokollierte Anrufe',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
   },
 };
@@ -165,12 +187,12 @@ function signedIn(s) {
 function route() {
   if (!session) return;
   const page = (location.hash || '#status').slice(1);
-  current = ['status', 'users', 'instances', 'doctor', 'log'].includes(page) ? page : 'status';
+  current = ['status', 'users', 'instances', 'cards', 'doctor', 'log'].includes(page) ? page : 'status';
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === current);
   for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== `page-${current}`;
   banner('');
   clearInterval(timer);
-  const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, doctor: async () => {}, log: loadLog };
+  const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, cards: loadCards, doctor: async () => {}, log: loadLog };
   loaders[current]().catch(showError);
   if (current === 'status' || current === 'users') {
     timer = setInterval(() => loaders[current]().catch(showError), 5000);
@@ -375,7 +397,9 @@ function checkboxes(cls, items, selected) {
 
 function editInstance(inst) {
   const d = instancesData;
-  const i = inst || { name: '', description: '', enabled: true, login_url: '', client_id: '', has_client_secret: false, users: [], groups: [], import_contacts: false, sync_interval_secs: 60 };
+  const i = inst || { name: '', description: '', enabled: true, login_url: '', client_id: '', has_client_secret: false, users: [], groups: [], import_contacts: false, sync_interval_secs: 60,
+    calls: { log_calls: ['inbound', 'outbound', 'missed'], missed_group_calls: 'group', unknown_caller_object: 'Lead' } };
+  const calls = i.calls;
   const chosen = new Set(i.users.map((u) => u.toLowerCase()));
   const pbxUsers = d.pbx.users;
   const known = new Set();
@@ -408,6 +432,10 @@ function editInstance(inst) {
       ${otherGroups.length || !d.pbx.groups.length ? `<label>${esc(t('inst.groups'))}<input id="f-other-groups" value="${esc(otherGroups.join(', '))}"></label>` : ''}
       <label class="check"><input type="checkbox" id="f-import" ${i.import_contacts ? 'checked' : ''}> ${esc(t('inst.import'))}</label>
       <label>${esc(t('inst.interval'))}<input id="f-interval" type="number" min="1" max="86400" value="${esc(i.sync_interval_secs)}"></label>
+      <div><div class="muted">${esc(t('calls.title'))}</div><div class="picker" id="f-calls">
+        ${CALL_KINDS.map((k) => `<label><input type="checkbox" class="f-call" value="${k}" ${calls.log_calls.includes(k) ? 'checked' : ''}> ${esc(t(`calls.${k}`))}</label>`).join('')}</div></div>
+      <label>${esc(t('calls.group'))}<select id="f-missed-group">${['group', 'each', 'none'].map((g) => `<option value="${g}" ${calls.missed_group_calls === g ? 'selected' : ''}>${esc(t(`calls.group.${g}`))}</option>`).join('')}</select></label>
+      <label>${esc(t('calls.unknown'))}<select id="f-unknown-object">${['Lead', 'Contact'].map((o) => `<option ${calls.unknown_caller_object === o ? 'selected' : ''}>${o}</option>`).join('')}</select></label>
       <div class="buttons">
         <button type="submit" class="brand" id="inst-save">${esc(t('inst.save'))}</button>
         <button type="button" id="inst-test">${esc(t('inst.test'))}</button>
@@ -445,6 +473,11 @@ function formValues() {
     groups,
     import_contacts: $('f-import').checked,
     sync_interval_secs: Number($('f-interval').value) || 60,
+    calls: {
+      log_calls: [...document.querySelectorAll('.f-call:checked')].map((c) => c.value),
+      missed_group_calls: $('f-missed-group').value,
+      unknown_caller_object: $('f-unknown-object').value,
+    },
   };
 }
 
@@ -487,6 +520,113 @@ async function deleteInstance(inst) {
     await api('DELETE', `/admin/api/instances/${encodeURIComponent(inst.name)}`);
     await loadInstances();
   } catch (e) { showError(e); }
+}
+
+// ---- Caller cards --------------------------------------------------------------------------
+
+const CALL_KINDS = ['inbound', 'outbound', 'missed', 'internal'];
+let cardsData = null;
+// Per instance: the layout being edited, and the fields the org offers (read on demand).
+const cardEdits = new Map();
+const cardChoices = new Map();
+
+async function loadCards() {
+  cardsData = await api('GET', '/admin/api/layout');
+  cardEdits.clear();
+  for (const i of cardsData.instances) {
+    cardEdits.set(i.name, { cards: JSON.parse(JSON.stringify(i.cards)), priority: [...i.priority], cap: i.daily_api_cap });
+  }
+  renderCards();
+  for (const i of cardsData.instances) loadChoices(i.name);
+}
+
+async function loadChoices(name) {
+  if (cardChoices.has(name)) return;
+  cardChoices.set(name, { loading: true });
+  try {
+    const d = await api('GET', `/admin/api/layout/${encodeURIComponent(name)}/fields`);
+    cardChoices.set(name, { objects: d.objects });
+  } catch (e) {
+    cardChoices.set(name, { error: e.message });
+  }
+  if (current === 'cards') renderCards();
+}
+
+function renderCards(note) {
+  const d = cardsData;
+  let html = `<div class="toolbar"><h2>${esc(t('nav.cards'))}</h2></div><p class="muted">${esc(t('cards.help'))}</p>`;
+  if (note) html += note;
+  if (!d.instances.length) html += `<p class="muted">${esc(t('cards.none'))}</p>`;
+  for (const i of d.instances) {
+    const edit = cardEdits.get(i.name);
+    const choices = cardChoices.get(i.name) || {};
+    html += `<section class="cards-instance" data-instance="${esc(i.name)}"><h2>${esc(i.name)}</h2>`;
+    if (choices.loading) html += `<p class="muted">${esc(t('cards.loading_fields'))}</p>`;
+    if (choices.error) html += `<p class="problem">${esc(t('cards.no_fields', { msg: choices.error }))}</p>`;
+    for (const object of d.objects) {
+      const fields = edit.cards[object] || [];
+      const offered = ((choices.objects || {})[object] || []).filter((c) => !fields.some((f) => f.path === c.path));
+      html += `<div class="card-object" data-object="${esc(object)}"><h3>${esc(t('cards.object', { object }))}</h3><ol class="card-fields">`;
+      fields.forEach((f, n) => {
+        html += `<li data-path="${esc(f.path)}"><span class="path">${esc(f.path)}</span>
+          <input class="card-label" aria-label="${esc(t('cards.label'))}" data-n="${n}" value="${esc(f.label)}" maxlength="60">
+          <button type="button" class="small card-up" data-n="${n}" title="${esc(t('cards.up'))}" ${n === 0 ? 'disabled' : ''}>↑</button>
+          <button type="button" class="small card-down" data-n="${n}" title="${esc(t('cards.down'))}" ${n === fields.length - 1 ? 'disabled' : ''}>↓</button>
+          <button type="button" class="small danger card-remove" data-n="${n}" title="${esc(t('cards.remove'))}">✕</button></li>`;
+      });
+      html += `</ol><div class="card-add"><select class="card-pick"><option value="">${esc(t('cards.pick'))}</option>${offered.map((c) => `<option value="${esc(c.path)}" data-label="${esc(c.label)}">${esc(c.label)} (${esc(c.path)}${c.custom ? ', custom' : ''})</option>`).join('')}</select>
+        <button type="button" class="card-add-btn">${esc(t('cards.add'))}</button>
+        <button type="button" class="card-default">${esc(t('cards.default'))}</button></div></div>`;
+    }
+    html += `<h3>${esc(t('cards.priority'))}</h3><ol class="card-fields priority">${edit.priority.map((o, n) => `<li data-object="${esc(o)}"><span class="path">${esc(o)}</span>
+      <button type="button" class="small prio-up" data-n="${n}" ${n === 0 ? 'disabled' : ''}>↑</button>
+      <button type="button" class="small prio-down" data-n="${n}" ${n === edit.priority.length - 1 ? 'disabled' : ''}>↓</button></li>`).join('')}</ol>`;
+    const usage = i.api_usage ? t('cards.usage', i.api_usage) : '';
+    html += `<div class="form"><label>${esc(t('cards.cap'))}<input type="number" min="1" class="card-cap" value="${esc(edit.cap ?? '')}"></label>
+      <div class="hint muted">${esc(t('cards.cap_help'))} ${esc(usage)}</div>
+      ${i.paused ? `<div class="problem cap-paused">${esc(i.paused)}</div>` : ''}</div>`;
+    const lc = i.log_calls;
+    const logged = CALL_KINDS.filter((k) => lc[k]).map((k) => t(`calls.${k}`)).join(', ') || '–';
+    html += `<h3>${esc(t('cards.calls'))}</h3><p class="calls-logged">${esc(logged)}; ${esc(t('calls.group'))}: ${esc(t(`calls.group.${lc.missed_group_calls}`))}</p>`;
+    html += `<div class="buttons"><button type="button" class="brand card-save">${esc(t('cards.save'))}</button></div><div class="card-result" role="status"></div></section>`;
+  }
+  $('page-cards').innerHTML = html;
+  for (const sec of document.querySelectorAll('.cards-instance')) wireCards(sec);
+}
+
+function wireCards(sec) {
+  const name = sec.dataset.instance;
+  const edit = cardEdits.get(name);
+  const move = (list, n, by) => { const [x] = list.splice(n, 1); list.splice(n + by, 0, x); renderCards(); };
+  for (const obj of sec.querySelectorAll('.card-object')) {
+    const object = obj.dataset.object;
+    const fields = () => { edit.cards[object] = edit.cards[object] || []; return edit.cards[object]; };
+    for (const input of obj.querySelectorAll('.card-label')) input.addEventListener('input', () => { fields()[Number(input.dataset.n)].label = input.value; });
+    for (const b of obj.querySelectorAll('.card-up')) b.addEventListener('click', () => move(fields(), Number(b.dataset.n), -1));
+    for (const b of obj.querySelectorAll('.card-down')) b.addEventListener('click', () => move(fields(), Number(b.dataset.n), 1));
+    for (const b of obj.querySelectorAll('.card-remove')) b.addEventListener('click', () => { fields().splice(Number(b.dataset.n), 1); renderCards(); });
+    obj.querySelector('.card-add-btn').addEventListener('click', () => {
+      const sel = obj.querySelector('.card-pick');
+      const opt = sel.selectedOptions[0];
+      if (!sel.value) return;
+      fields().push({ path: sel.value, label: opt.dataset.label || sel.value });
+      renderCards();
+    });
+    obj.querySelector('.card-default').addEventListener('click', () => { edit.cards[object] = JSON.parse(JSON.stringify(cardsData.defaults[object])); renderCards(); });
+  }
+  for (const b of sec.querySelectorAll('.prio-up')) b.addEventListener('click', () => move(edit.priority, Number(b.dataset.n), -1));
+  for (const b of sec.querySelectorAll('.prio-down')) b.addEventListener('click', () => move(edit.priority, Number(b.dataset.n), 1));
+  sec.querySelector('.card-cap').addEventListener('input', (ev) => { edit.cap = ev.target.value === '' ? null : Number(ev.target.value); });
+  sec.querySelector('.card-save').addEventListener('click', async () => {
+    const out = sec.querySelector('.card-result');
+    try {
+      await api('PUT', `/admin/api/layout/${encodeURIComponent(name)}`, { cards: edit.cards, priority: edit.priority, daily_api_cap: edit.cap });
+      await loadCards();
+      renderCards(`<div class="banner" id="cards-saved">${esc(t('cards.saved', { name }))}</div>`);
+    } catch (e) {
+      out.innerHTML = `<div class="problem">${esc(e.message)}</div>`;
+    }
+  });
 }
 
 // ---- Start -------------------------------------------------------------------------------

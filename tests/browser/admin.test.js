@@ -102,5 +102,71 @@ test('a German browser gets the German admin UI', T, async (t) => {
   await signInAsPbxAdmin(page);
   assert.equal(await page.textContent('a[data-page="users"]'), 'Benutzer');
   assert.equal(await page.textContent('a[data-page="log"]'), 'Protokoll');
+  assert.equal(await page.textContent('a[data-page="cards"]'), 'Anruferkarten');
+  await page.click('a[data-page="cards"]');
+  await page.waitForSelector('.cards-instance h3');
+  assert.match(await page.textContent('#page-cards'), /Felder für Contact/);
+  assert.match(await page.textContent('#page-cards'), /Objekt-Priorität/);
+  assert.deepEqual(problems, []);
+});
+
+test('admin picks caller-card fields from the org, orders them, sets the object priority, an API cap and what calls are logged', T, async (t) => {
+  const demo = await startDemo(t);
+  const browser = await launchBrowser(t);
+  const { page, problems } = await openAdmin(browser, demo);
+  await signInAsPbxAdmin(page);
+
+  await page.click('a[data-page="cards"]');
+  const inst = '.cards-instance[data-instance="Salesforce Demo"]';
+  const contact = `${inst} .card-object[data-object="Contact"]`;
+  // The org's describe offers every field, custom ones too.
+  await page.waitForSelector(`${contact} .card-pick option[value="Department"]`, { state: 'attached' });
+  assert.match(await page.textContent(`${contact} .card-pick`), /Assistant_Direct__c, custom/);
+  await page.click(`${contact} li[data-path="Email"] .card-remove`);
+  await page.selectOption(`${contact} .card-pick`, 'Department');
+  await page.click(`${contact} .card-add-btn`);
+  await page.fill(`${contact} li[data-path="Department"] .card-label`, 'Abteilung');
+  await page.click(`${contact} li[data-path="Department"] .card-up`);
+  await page.click(`${inst} .priority li[data-object="Account"] .prio-up`);
+  await page.click(`${inst} .priority li[data-object="Account"] .prio-up`);
+  await page.fill(`${inst} .card-cap`, '100000');
+  await page.click(`${inst} .card-save`);
+  await page.waitForSelector('#cards-saved');
+
+  const saved = await page.evaluate(async () => (await fetch('/admin/api/layout')).json());
+  const mine = saved.instances.find((i) => i.name === 'Salesforce Demo');
+  assert.deepEqual(mine.cards.Contact.map((f) => [f.path, f.label]),
+    [['Account.Name', 'Account'], ['Title', 'Title'], ['Department', 'Abteilung'], ['Owner.Name', 'Owner']]);
+  assert.deepEqual(mine.priority, ['Account', 'Contact', 'Lead']);
+  assert.equal(mine.daily_api_cap, 100000);
+  // The page shows what it saved after a reload.
+  await page.reload();
+  await page.waitForSelector(`${contact} li[data-path="Department"]`);
+  assert.equal(await page.inputValue(`${inst} .card-cap`), '100000');
+
+  // A field the org does not have is refused with the reason, and nothing changes.
+  const refused = await page.evaluate(async () => {
+    const s = await (await fetch('/admin/api/session')).json();
+    const r = await fetch('/admin/api/layout/Salesforce%20Demo', {
+      method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf },
+      body: JSON.stringify({ cards: { Lead: [{ path: 'Nope__c', label: 'Nope' }] } }),
+    });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.message, /Lead\.Nope__c/);
+
+  // What calls get logged: on the instance form.
+  await page.click('a[data-page="instances"]');
+  await page.click('tr[data-instance="Salesforce Demo"] .inst-edit');
+  assert.equal(await page.isChecked('.f-call[value="internal"]'), false);
+  await page.check('.f-call[value="internal"]');
+  await page.uncheck('.f-call[value="missed"]');
+  await page.selectOption('#f-missed-group', 'each');
+  await page.click('#inst-save');
+  await page.waitForSelector('#inst-saved');
+  const list = await page.evaluate(async () => (await fetch('/admin/api/instances')).json());
+  assert.deepEqual(list.instances[0].calls, { log_calls: ['inbound', 'outbound', 'internal'], missed_group_calls: 'each', unknown_caller_object: 'Lead' });
+
   assert.deepEqual(problems, []);
 });

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use ctibridge_config::{
-    ApiVersion, Config, DEFAULT_SYNC_INTERVAL_SECS, InstanceConfig, MAX_SYNC_INTERVAL_SECS,
-    SalesforceConfig, UserRef,
+    ApiVersion, CallsConfig, Config, DEFAULT_SYNC_INTERVAL_SECS, InstanceConfig,
+    MAX_SYNC_INTERVAL_SECS, MissedGroupCalls, SalesforceConfig, UnknownCallerObject, UserRef,
 };
 use ctibridge_domain::{Email, LoginUrl, StarfaceLoginId};
 use ctibridge_store::{
@@ -37,6 +37,91 @@ pub struct StoredInstance {
     pub import_contacts: bool,
     #[serde(default = "default_interval")]
     pub sync_interval_secs: u64,
+    /// What calls become Tasks; `None` (documents saved before it existed) is the default.
+    #[serde(default)]
+    pub calls: Option<StoredCalls>,
+}
+
+/// `log_calls`, `missed_group_calls` and `unknown_caller_object` as the admin sets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCalls {
+    /// Any of `inbound`, `outbound`, `missed`, `internal`.
+    pub log_calls: Vec<String>,
+    /// `group`, `each` or `none`.
+    pub missed_group_calls: String,
+    /// `Lead` or `Contact`.
+    pub unknown_caller_object: String,
+}
+
+/// The call kinds `log_calls` may name.
+pub const LOG_CALL_KINDS: [&str; 4] = ["inbound", "outbound", "missed", "internal"];
+
+impl StoredCalls {
+    /// The stored form of a running configuration's call logging.
+    pub fn from_config(c: &CallsConfig) -> Self {
+        let on = [c.log_inbound, c.log_outbound, c.log_missed, c.log_internal];
+        StoredCalls {
+            log_calls: LOG_CALL_KINDS
+                .iter()
+                .zip(on)
+                .filter(|(_, on)| *on)
+                .map(|(k, _)| (*k).to_owned())
+                .collect(),
+            missed_group_calls: match c.missed_group_calls {
+                MissedGroupCalls::Group => "group",
+                MissedGroupCalls::Each => "each",
+                MissedGroupCalls::None => "none",
+            }
+            .to_owned(),
+            unknown_caller_object: c.unknown_caller_object.as_str().to_owned(),
+        }
+    }
+
+    /// The running form; each problem in words.
+    pub fn to_config(&self) -> Result<CallsConfig, Vec<String>> {
+        let mut problems = Vec::new();
+        for k in &self.log_calls {
+            if !LOG_CALL_KINDS.contains(&k.as_str()) {
+                problems.push(format!(
+                    "log_calls: {k:?} is none of {}",
+                    LOG_CALL_KINDS.join(", ")
+                ));
+            }
+        }
+        let has = |k: &str| self.log_calls.iter().any(|x| x == k);
+        let missed_group_calls = match self.missed_group_calls.as_str() {
+            "group" => MissedGroupCalls::Group,
+            "each" => MissedGroupCalls::Each,
+            "none" => MissedGroupCalls::None,
+            other => {
+                problems.push(format!(
+                    "missed_group_calls: {other:?} is none of group, each, none"
+                ));
+                MissedGroupCalls::Group
+            }
+        };
+        let unknown_caller_object = match self.unknown_caller_object.as_str() {
+            "Lead" => UnknownCallerObject::Lead,
+            "Contact" => UnknownCallerObject::Contact,
+            other => {
+                problems.push(format!(
+                    "unknown_caller_object: {other:?} is neither Lead nor Contact"
+                ));
+                UnknownCallerObject::Lead
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(CallsConfig {
+            log_inbound: has("inbound"),
+            log_outbound: has("outbound"),
+            log_missed: has("missed"),
+            log_internal: has("internal"),
+            missed_group_calls,
+            unknown_caller_object,
+        })
+    }
 }
 
 impl std::fmt::Debug for StoredInstance {
@@ -127,6 +212,7 @@ pub fn from_config(i: &InstanceConfig) -> StoredInstance {
         groups: i.groups.clone(),
         import_contacts: i.import_contacts,
         sync_interval_secs: i.sync_interval.as_secs(),
+        calls: Some(StoredCalls::from_config(&i.calls)),
     }
 }
 
@@ -165,7 +251,10 @@ pub fn to_config(s: &StoredInstance) -> Result<InstanceConfig, String> {
         groups: s.groups.clone(),
         import_contacts: s.import_contacts,
         sync_interval: Duration::from_secs(s.sync_interval_secs.clamp(1, MAX_SYNC_INTERVAL_SECS)),
-        calls: Default::default(),
+        calls: match &s.calls {
+            Some(c) => c.to_config().map_err(|p| p.join("; "))?,
+            None => CallsConfig::default(),
+        },
         salesforce: SalesforceConfig {
             login_url,
             client_id: s.client_id.clone(),
@@ -220,6 +309,9 @@ pub struct InstanceInput {
     pub import_contacts: bool,
     #[serde(default)]
     pub sync_interval_secs: Option<u64>,
+    /// Call logging; `None` keeps what the instance had.
+    #[serde(default)]
+    pub calls: Option<StoredCalls>,
 }
 
 /// What was repaired in an input, to show next to the field (the manual's FAQ failures).
@@ -338,6 +430,12 @@ pub fn validate(
             message: format!("between 1 and {MAX_SYNC_INTERVAL_SECS} seconds"),
         });
     }
+    if let Some(Err(problems)) = input.calls.as_ref().map(StoredCalls::to_config) {
+        errors.extend(problems.into_iter().map(|message| FieldError {
+            field: "calls",
+            message,
+        }));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -354,6 +452,7 @@ pub fn validate(
             groups,
             import_contacts: input.import_contacts,
             sync_interval_secs: interval,
+            calls: input.calls.clone(),
         },
         repairs,
     ))
@@ -380,6 +479,7 @@ mod tests {
             groups: vec!["Sales".into()],
             import_contacts: true,
             sync_interval_secs: None,
+            calls: None,
         }
     }
 
@@ -431,5 +531,28 @@ mod tests {
             .map(|e| e.field)
             .collect();
         assert_eq!(fields, vec!["name", "login_url", "users"]);
+    }
+
+    #[test]
+    fn call_logging_survives_the_stored_form_and_bad_kinds_are_named() {
+        let calls = CallsConfig {
+            log_internal: true,
+            log_missed: false,
+            missed_group_calls: MissedGroupCalls::Each,
+            unknown_caller_object: UnknownCallerObject::Contact,
+            ..CallsConfig::default()
+        };
+        let stored = StoredCalls::from_config(&calls);
+        assert_eq!(stored.log_calls, vec!["inbound", "outbound", "internal"]);
+        assert_eq!(stored.to_config().unwrap(), calls);
+        let mut i = input();
+        i.calls = Some(StoredCalls {
+            log_calls: vec!["everything".into()],
+            missed_group_calls: "group".into(),
+            unknown_caller_object: "Lead".into(),
+        });
+        let errors = validate(&i, Some("s"), None).unwrap_err();
+        assert_eq!(errors[0].field, "calls");
+        assert!(errors[0].message.contains("everything"), "{errors:?}");
     }
 }

@@ -701,6 +701,7 @@ struct InstanceView {
     groups: Vec<String>,
     import_contacts: bool,
     sync_interval_secs: u64,
+    calls: instances::StoredCalls,
 }
 
 impl From<&StoredInstance> for InstanceView {
@@ -716,6 +717,9 @@ impl From<&StoredInstance> for InstanceView {
             groups: s.groups.clone(),
             import_contacts: s.import_contacts,
             sync_interval_secs: s.sync_interval_secs,
+            calls: s.calls.clone().unwrap_or_else(|| {
+                instances::StoredCalls::from_config(&ctibridge_config::CallsConfig::default())
+            }),
         }
     }
 }
@@ -783,7 +787,7 @@ async fn save_instance(
         None => None,
     };
     let previous = index.map(|i| &list[i]);
-    let (stored, repairs) = instances::validate(
+    let (mut stored, repairs) = instances::validate(
         &input,
         previous.map(|p| p.client_secret.as_str()),
         previous.and_then(|p| p.api_version.clone()),
@@ -797,6 +801,9 @@ async fn save_instance(
                 .join("; "),
         )
     })?;
+    if stored.calls.is_none() {
+        stored.calls = previous.and_then(|p| p.calls.clone());
+    }
     if list
         .iter()
         .enumerate()
@@ -912,6 +919,7 @@ async fn test_connection(
         groups: Vec::new(),
         import_contacts: false,
         sync_interval_secs: None,
+        calls: None,
     };
     let (stored, repairs) = match instances::validate(&input, saved_secret.as_deref(), None) {
         Ok(ok) => ok,
