@@ -1,9 +1,10 @@
 //! Benchmarks of the last step of the ring path: a call as the panel shows it (`PanelCall`)
 //! encoded as the WebSocket frame `{"type":"call","call":{...}}`.
 //!
-//! `cargo bench -p ctibridge-server --bench panel` (see docs/PERFORMANCE.md). The panel task
-//! encodes each hub message once per open panel, through `serde_json::Value`; the second
-//! benchmark is the direct encoding, the floor for that step.
+//! `cargo bench -p ctibridge-server --bench panel` (see docs/PERFORMANCE.md). The hub encodes
+//! each message once for all of the user's panels (`HubMessage::to_frame`, the same bytes as
+//! before); the panel task used to encode it once per open panel through `serde_json::Value`,
+//! kept here as the baseline. `direct_to_string` is serde's own floor.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark set-up: a panic is a failed run
 
@@ -66,6 +67,9 @@ fn encode(c: &mut Criterion) {
     });
     g.bench_function("direct_to_string", |b| {
         b.iter(|| black_box(serde_json::to_string(black_box(&msg)).unwrap()))
+    });
+    g.bench_function("hub_to_frame", |b| {
+        b.iter(|| black_box(black_box(&msg).to_frame().unwrap()))
     });
     g.finish();
 }

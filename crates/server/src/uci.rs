@@ -50,20 +50,61 @@ fn fingerprint(hash: &SecretString) -> [u8; 32] {
     Sha256::digest(hash.expose_secret().as_bytes()).into()
 }
 
-/// The key of a callback secret in the route map. Hashed so that the map's own comparisons
-/// (not constant-time) reveal nothing about a secret; the match is then confirmed in constant
-/// time against the session's secret.
+/// Which user's session a callback secret belongs to, in O(1) whatever the number of sessions.
+///
+/// Keyed by the SHA-256 of the secret, so that the map's own comparisons (not constant-time)
+/// reveal nothing about a secret; a hit is then confirmed by a constant-time compare with the
+/// secret itself.
+#[derive(Default)]
+pub struct CallbackRoutes {
+    by_key: HashMap<[u8; 32], (String, String)>,
+}
+
 fn route_key(secret: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(secret.as_bytes()).into()
 }
 
+impl CallbackRoutes {
+    /// Routes `secret` to `login`.
+    pub fn insert(&mut self, secret: &str, login: &str) {
+        self.by_key
+            .insert(route_key(secret), (secret.to_owned(), login.to_owned()));
+    }
+
+    /// Removes the route of `secret`.
+    pub fn remove(&mut self, secret: &str) {
+        self.by_key.remove(&route_key(secret));
+    }
+
+    /// The user `secret` belongs to.
+    pub fn find(&self, secret: &str) -> Option<&str> {
+        let (known, login) = self.by_key.get(&route_key(secret))?;
+        ctibridge_starface::auth::secrets_equal(known, secret).then_some(login.as_str())
+    }
+
+    /// Removes every route.
+    pub fn clear(&mut self) {
+        self.by_key.clear();
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether there is no route.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
 /// Every user's UCI session and the call tracker their events feed.
 pub struct UciManager {
     sessions: Mutex<HashMap<String, Managed>>,
-    /// Callback routes, [`route_key`] of a session's secret -> its user; changed together with
-    /// `sessions` and always locked after it.
-    routes: Mutex<HashMap<[u8; 32], String>>,
+    /// Each session's callback secret -> its user; changed together with `sessions` and
+    /// always locked after it.
+    routes: Mutex<CallbackRoutes>,
     /// Users whose stored credential the PBX refused (its fingerprint): no new attempt until
     /// the user enters another one, so that a wrong password cannot lock the account.
     refused: Mutex<HashMap<String, [u8; 32]>>,
@@ -96,7 +137,7 @@ impl UciManager {
     pub fn new(supervisor: SupervisorConfig) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
-            routes: Mutex::new(HashMap::new()),
+            routes: Mutex::new(CallbackRoutes::default()),
             refused: Mutex::new(HashMap::new()),
             tracker: Mutex::new(CallTracker::new()),
             changed: Notify::new(),
@@ -127,10 +168,10 @@ impl UciManager {
     fn insert_session(&self, login: String, m: Managed) -> Option<Managed> {
         let mut sessions = lock(&self.sessions);
         let mut routes = lock(&self.routes);
-        routes.insert(route_key(&m.secret), login.clone());
+        routes.insert(&m.secret, &login);
         let old = sessions.insert(login, m);
         if let Some(old) = &old {
-            routes.remove(&route_key(&old.secret));
+            routes.remove(&old.secret);
         }
         old
     }
@@ -139,19 +180,16 @@ impl UciManager {
     fn remove_session(&self, login: &str) -> Option<Managed> {
         let mut sessions = lock(&self.sessions);
         let m = sessions.remove(login)?;
-        lock(&self.routes).remove(&route_key(&m.secret));
+        lock(&self.routes).remove(&m.secret);
         Some(m)
     }
 
     /// The user, instance and auth value of the session whose callback secret this is.
     fn route(&self, secret: &str) -> Option<(String, String, SecretString)> {
         let sessions = lock(&self.sessions);
-        let login = lock(&self.routes).get(&route_key(secret)).cloned()?;
+        let login = lock(&self.routes).find(secret)?.to_owned();
         let m = sessions.get(&login)?;
-        ctibridge_starface::auth::secrets_equal(&m.secret, secret).then(|| {
-            let (instance, auth) = (m.instance.clone(), m.auth.clone());
-            (login, instance, auth)
-        })
+        Some((login, m.instance.clone(), m.auth.clone()))
     }
 
     /// Stops every session, logging out where it is up, and waits for that a few seconds at
@@ -266,7 +304,7 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-fn report(state: &AppState, status: SessionStatus) {
+fn report(state: &Arc<AppState>, status: SessionStatus) {
     let login = status.user.as_str();
     // A supervisor that was just replaced (new credentials) may report after its successor:
     // while the user has a session, the hub shows that session's state, not a late message.
@@ -275,7 +313,10 @@ fn report(state: &AppState, status: SessionStatus) {
         .map(|m| m.supervisor.state());
     let session_state = current.unwrap_or(status.state);
     match &session_state {
-        SessionState::Active => info!(user = %login, "UCI session active"),
+        SessionState::Active => {
+            info!(user = %login, "UCI session active");
+            crate::outbox::on_session_active(state, login);
+        }
         SessionState::Failed(f) => warn!(user = %login, reason = %f.reason, "UCI session failed"),
         _ => {}
     }
@@ -573,5 +614,25 @@ pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
         matches,
         started_at: call.started_at,
         ended_at: call.ended_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_routes_to_its_user_and_no_other_string_does() {
+        let mut routes = CallbackRoutes::default();
+        let ben = random_token();
+        routes.insert(&ben, "1001");
+        routes.insert(&random_token(), "1002");
+        assert_eq!(routes.find(&ben), Some("1001"));
+        assert_eq!(routes.find(&ben[1..]), None);
+        assert_eq!(routes.find(&format!("{ben}x")), None);
+        assert_eq!(routes.find(""), None);
+        routes.remove(&ben);
+        assert_eq!(routes.find(&ben), None);
+        assert_eq!(routes.len(), 1);
     }
 }
