@@ -26,6 +26,9 @@ use quick_xml::events::Event;
 /// Deepest nesting of arrays and structs the decoder accepts.
 pub const MAX_DEPTH: usize = 64;
 
+/// Members up to which a struct being decoded finds a repeated name by a linear search.
+const LINEAR_MEMBERS: usize = 16;
+
 /// Fault code we use for "could not parse the request" (interop convention for XML-RPC faults).
 pub const FAULT_PARSE_ERROR: i32 = -32700;
 /// Fault code for "no such method".
@@ -552,11 +555,11 @@ impl MethodCall {
         let mut params = Vec::new();
         match p.next_structural()? {
             Node::Start(name) if name == "params" => {
-                p.path.push("params".into());
+                p.path.push(Seg::Name(Cow::Borrowed("params")));
                 loop {
                     match p.next_structural()? {
                         Node::Start(name) if name == "param" => {
-                            p.path.push(format!("param[{}]", params.len() + 1));
+                            p.path.push(Seg::Param(params.len() + 1));
                             p.expect_start("value")?;
                             params.push(p.value_after_start()?);
                             p.expect_end("param")?;
@@ -636,9 +639,9 @@ impl MethodResponse {
         p.expect_root("methodResponse")?;
         let response = match p.next_structural()? {
             Node::Start(name) if name == "params" => {
-                p.path.push("params".into());
+                p.path.push(Seg::Name(Cow::Borrowed("params")));
                 p.expect_start("param")?;
-                p.path.push("param[1]".into());
+                p.path.push(Seg::Param(1));
                 p.expect_start("value")?;
                 let v = p.value_after_start()?;
                 p.expect_end("param")?;
@@ -648,7 +651,7 @@ impl MethodResponse {
                 MethodResponse::Params(v)
             }
             Node::Start(name) if name == "fault" => {
-                p.path.push("fault".into());
+                p.path.push(Seg::Name(Cow::Borrowed("fault")));
                 p.expect_start("value")?;
                 let v = p.value_after_start()?;
                 let fault = v
@@ -739,10 +742,69 @@ fn declared_encoding(body: &[u8]) -> Option<String> {
 /// A structural event with text merged: what the grammar below consumes.
 #[derive(Debug)]
 enum Node {
-    Start(String),
-    End(String),
+    Start(Cow<'static, str>),
+    End(Cow<'static, str>),
     Text(String),
     Eof,
+}
+
+/// Element names of XML-RPC, so that reading them allocates nothing.
+const KNOWN_NAMES: &[&str] = &[
+    "value",
+    "member",
+    "name",
+    "string",
+    "struct",
+    "param",
+    "params",
+    "array",
+    "data",
+    "int",
+    "i4",
+    "i8",
+    "boolean",
+    "double",
+    "dateTime.iso8601",
+    "base64",
+    "nil",
+    "methodCall",
+    "methodName",
+    "methodResponse",
+    "fault",
+];
+
+/// An element's local name; names outside XML-RPC's own are copied.
+fn element_name(local: &[u8]) -> Cow<'static, str> {
+    match KNOWN_NAMES.iter().find(|n| n.as_bytes() == local) {
+        Some(n) => Cow::Borrowed(n),
+        None => Cow::Owned(String::from_utf8_lossy(local).into_owned()),
+    }
+}
+
+/// One step of the element path that errors name; formatted only when an error is built.
+#[derive(Debug)]
+enum Seg {
+    Name(Cow<'static, str>),
+    /// `param[n]`, from 1.
+    Param(usize),
+    /// `member[n]` while the member's name is being read, from 1.
+    MemberNo(usize),
+    /// `member[name]`.
+    Member(String),
+    /// `[n]` of an array, from 1.
+    Item(usize),
+}
+
+impl fmt::Display for Seg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Seg::Name(n) => f.write_str(n),
+            Seg::Param(i) => write!(f, "param[{i}]"),
+            Seg::MemberNo(i) => write!(f, "member[{i}]"),
+            Seg::Member(name) => write!(f, "member[{name}]"),
+            Seg::Item(i) => write!(f, "[{i}]"),
+        }
+    }
 }
 
 impl Node {
@@ -762,7 +824,7 @@ impl Node {
 struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     peeked: Option<Node>,
-    path: Vec<String>,
+    path: Vec<Seg>,
     depth: usize,
     seen_root: bool,
 }
@@ -789,10 +851,16 @@ impl<'a> Parser<'a> {
 
     fn path_string(&self) -> String {
         if self.path.is_empty() {
-            "the document".to_owned()
-        } else {
-            self.path.join("/")
+            return "the document".to_owned();
         }
+        let mut out = String::new();
+        for (i, seg) in self.path.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(&seg.to_string());
+        }
+        out
     }
 
     fn invalid(&self, message: impl Into<String>) -> XmlRpcError {
@@ -851,16 +919,10 @@ impl<'a> Parser<'a> {
                         offset: self.offset(),
                     });
                 }
-                Event::Start(e) => {
-                    Node::Start(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
-                }
-                Event::Empty(e) => {
-                    // Not produced with expand_empty_elements; handled the same for safety.
-                    Node::Start(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
-                }
-                Event::End(e) => {
-                    Node::End(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
-                }
+                Event::Start(e) => Node::Start(element_name(e.local_name().as_ref())),
+                // Not produced with expand_empty_elements; handled the same for safety.
+                Event::Empty(e) => Node::Start(element_name(e.local_name().as_ref())),
+                Event::End(e) => Node::End(element_name(e.local_name().as_ref())),
                 Event::Eof => Node::Eof,
             };
             return Ok(match text {
@@ -910,11 +972,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect_root(&mut self, name: &str) -> Result<(), XmlRpcError> {
+    fn expect_root(&mut self, name: &'static str) -> Result<(), XmlRpcError> {
         match self.next_structural()? {
             Node::Start(n) if n == name => {
                 self.seen_root = true;
-                self.path.push(name.to_owned());
+                self.path.push(Seg::Name(Cow::Borrowed(name)));
                 Ok(())
             }
             other => Err(self.unexpected(&other, &format!("<{name}>"))),
@@ -948,6 +1010,8 @@ impl<'a> Parser<'a> {
         let mut out = String::new();
         loop {
             match self.next()? {
+                // Adjacent text is merged by `next`, so this is nearly always the only piece.
+                Node::Text(t) if out.is_empty() => out = t,
                 Node::Text(t) => out.push_str(&t),
                 Node::End(n) if n == name => return Ok(out),
                 other => {
@@ -959,7 +1023,7 @@ impl<'a> Parser<'a> {
 
     /// Parses the rest of a `<value>` whose start tag was just read, through `</value>`.
     fn value_after_start(&mut self) -> Result<Value, XmlRpcError> {
-        self.path.push("value".into());
+        self.path.push(Seg::Name(Cow::Borrowed("value")));
         let value = match self.next()? {
             Node::End(n) if n == "value" => {
                 self.path.pop();
@@ -971,12 +1035,12 @@ impl<'a> Parser<'a> {
                     self.path.pop();
                     return Ok(Value::String(t));
                 }
-                Node::Start(ty) if t.trim().is_empty() => self.typed(&ty)?,
+                Node::Start(ty) if t.trim().is_empty() => self.typed(ty)?,
                 other => {
                     return Err(self.unexpected(&other, "</value> after the untyped text"));
                 }
             },
-            Node::Start(ty) => self.typed(&ty)?,
+            Node::Start(ty) => self.typed(ty)?,
             other => return Err(self.unexpected(&other, "a type element or text")),
         };
         self.expect_end("value")?;
@@ -985,8 +1049,9 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses a typed value whose start tag `<ty>` was just read, through `</ty>`.
-    fn typed(&mut self, ty: &str) -> Result<Value, XmlRpcError> {
-        self.path.push(ty.to_owned());
+    fn typed(&mut self, ty: Cow<'static, str>) -> Result<Value, XmlRpcError> {
+        self.path.push(Seg::Name(ty.clone()));
+        let ty = &*ty;
         let v =
             match ty {
                 "string" => Value::String(self.text_until_end(ty)?),
@@ -1070,26 +1135,45 @@ impl<'a> Parser<'a> {
     fn structure(&mut self) -> Result<Value, XmlRpcError> {
         self.enter()?;
         let mut s = Struct::new();
-        // Name -> position, so that a hostile struct with many members stays linear.
-        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        // Name -> position once the struct is large, so that a hostile struct with many
+        // members stays linear; small ones (the PBX's) are searched without hashing.
+        let mut index: Option<std::collections::HashMap<String, usize>> = None;
         loop {
             match self.next_structural()? {
                 Node::Start(n) if n == "member" => {
-                    self.path.push(format!("member[{}]", s.len() + 1));
+                    self.path.push(Seg::MemberNo(s.len() + 1));
                     self.expect_start("name")?;
                     let name = self.text_until_end("name")?;
                     if let Some(last) = self.path.last_mut() {
-                        *last = format!("member[{name}]");
+                        // Kept in the path while the value is read, taken back after.
+                        *last = Seg::Member(name);
                     }
                     self.expect_start("value")?;
                     let value = self.value_after_start()?;
                     self.expect_end("member")?;
-                    self.path.pop();
-                    match index.get(&name) {
-                        Some(&at) => s.members[at].1 = value,
+                    let Some(Seg::Member(name)) = self.path.pop() else {
+                        return Err(self.invalid("internal: the member's path step is gone"));
+                    };
+                    let at = match &index {
+                        Some(ix) => ix.get(&name).copied(),
+                        None => s.members.iter().position(|(n, _)| *n == name),
+                    };
+                    match at {
+                        Some(at) => s.members[at].1 = value,
                         None => {
-                            index.insert(name.clone(), s.members.len());
+                            if let Some(ix) = &mut index {
+                                ix.insert(name.clone(), s.members.len());
+                            }
                             s.members.push((name, value));
+                            if index.is_none() && s.members.len() > LINEAR_MEMBERS {
+                                index = Some(
+                                    s.members
+                                        .iter()
+                                        .enumerate()
+                                        .map(|(i, (n, _))| (n.clone(), i))
+                                        .collect(),
+                                );
+                            }
                         }
                     }
                 }
@@ -1104,12 +1188,12 @@ impl<'a> Parser<'a> {
     fn array(&mut self) -> Result<Value, XmlRpcError> {
         self.enter()?;
         self.expect_start("data")?;
-        self.path.push("data".into());
+        self.path.push(Seg::Name(Cow::Borrowed("data")));
         let mut items = Vec::new();
         loop {
             match self.next_structural()? {
                 Node::Start(n) if n == "value" => {
-                    self.path.push(format!("[{}]", items.len() + 1));
+                    self.path.push(Seg::Item(items.len() + 1));
                     items.push(self.value_after_start()?);
                     self.path.pop();
                 }
