@@ -169,6 +169,10 @@ impl Hub {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),
         };
+        // Looked up before `entry`, which would copy the name on every message.
+        if let Some(ch) = users.get_mut(user) {
+            return f(ch);
+        }
         f(users.entry(user.to_owned()).or_default())
     }
 
