@@ -1,10 +1,9 @@
 //! The in-memory phone index: E.164 number -> the Salesforce records that carry it.
 //!
 //! Sized for a million records: a record lives once, in a slot of a slab (id, object as a
-//! small code, where its name and numbers are), its name in one shared string and its numbers
-//! in one shared vector; the tables map a number to a slot number, inline for the usual
-//! number of one record. About 100 bytes per number in all, against ~320 with a shared
-//! `RecordRef` and a vector per number.
+//! small code, its name when short, where its numbers are); long names share one string and
+//! numbers one vector; the tables map a number to a slot number, inline for the usual number
+//! of one record. A hit reads a table entry and a slot: two cache misses.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -68,8 +67,8 @@ pub struct InsertSummary {
     pub skipped: usize,
 }
 
-/// One indexed record. Its name is `names[name_start..][..name_len]`, its numbers
-/// `keys[keys_start..][..exact + switchboards]`, exact numbers first.
+/// One indexed record (52 bytes). Its numbers are `keys[keys_start..][..exact + switchboards]`,
+/// exact numbers first.
 #[derive(Clone, Copy)]
 struct Slot {
     id: SalesforceId,
@@ -77,9 +76,36 @@ struct Slot {
     object: u16,
     exact: u16,
     switchboards: u16,
-    name_start: u32,
-    name_len: u32,
     keys_start: u32,
+    name: Name,
+}
+
+/// A record's name: in the slot when it is short (most are), so that a lookup reads a table
+/// entry and a slot, two cache misses, and not a third place; else where it is in the store.
+#[derive(Clone, Copy)]
+struct Name {
+    /// The length of an inline name, or [`STORED_NAME`].
+    len: u8,
+    /// The inline name, or the start and length (u32, little-endian) in the name store.
+    bytes: [u8; INLINE_NAME],
+}
+
+/// Names up to this many bytes live in their slot.
+const INLINE_NAME: usize = 23;
+
+/// [`Name::len`] of a name in the store.
+const STORED_NAME: u8 = u8::MAX;
+
+impl Name {
+    fn stored(&self) -> Option<(usize, usize)> {
+        (self.len == STORED_NAME).then(|| {
+            let [a, b, c, d, e, f, g, h, ..] = self.bytes;
+            (
+                u32::from_le_bytes([a, b, c, d]) as usize,
+                u32::from_le_bytes([e, f, g, h]) as usize,
+            )
+        })
+    }
 }
 
 /// A number and what carries it: a slot, or (with [`SHARED`]) a list of slots. 12 bytes.
@@ -352,11 +378,9 @@ impl PhoneIndex {
         };
         self.compact_if_wasteful();
         exact.extend_from_slice(bases);
-        let (Ok(keys_start), Ok(name_start), Ok(name_len)) = (
-            u32::try_from(self.keys.len()),
-            u32::try_from(self.names.len()),
-            u32::try_from(record.name.len()),
-        ) else {
+        let (Ok(keys_start), Some(name)) =
+            (u32::try_from(self.keys.len()), self.name(&record.name))
+        else {
             // 4 GiB of names or 2^32 numbers in live use: beyond what the index addresses.
             return InsertSummary::default();
         };
@@ -365,9 +389,8 @@ impl PhoneIndex {
             object,
             exact: n_exact,
             switchboards: n_switchboards,
-            name_start,
-            name_len,
             keys_start,
+            name,
         };
         let number = match self.free_slots.pop() {
             Some(n) => {
@@ -387,7 +410,6 @@ impl PhoneIndex {
                 n
             }
         };
-        self.names.push_str(&record.name);
         self.keys.extend_from_slice(exact);
         let hasher = &self.hasher;
         let slots = &self.slots;
@@ -433,7 +455,7 @@ impl PhoneIndex {
             self.switchboards.remove(hasher, base, number);
         }
         self.keys_garbage += n_all;
-        self.names_garbage += old.name_len as usize;
+        self.names_garbage += old.name.stored().map_or(0, |(_, len)| len);
         true
     }
 
@@ -516,15 +538,42 @@ impl PhoneIndex {
                     .to_owned(),
             ),
         };
-        let start = slot.name_start as usize;
-        let name = self
-            .names
-            .get(start..start + slot.name_len as usize)
-            .unwrap_or_default();
         Some(RecordRef {
             object,
             id: slot.id,
-            name: name.to_owned(),
+            name: self.name_of(&slot.name).to_owned(),
+        })
+    }
+
+    fn name_of<'a>(&'a self, name: &'a Name) -> &'a str {
+        match name.stored() {
+            Some((start, len)) => self.names.get(start..start + len).unwrap_or_default(),
+            None => name
+                .bytes
+                .get(..usize::from(name.len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `name` inline, or appended to the name store; `None` if the store is full.
+    fn name(&mut self, name: &str) -> Option<Name> {
+        let mut bytes = [0; INLINE_NAME];
+        if let Some(inline) = bytes.get_mut(..name.len()) {
+            inline.copy_from_slice(name.as_bytes());
+            let len = u8::try_from(name.len()).ok()?;
+            return Some(Name { len, bytes });
+        }
+        let start = u32::try_from(self.names.len()).ok()?;
+        let len = u32::try_from(name.len()).ok()?;
+        start.checked_add(len)?;
+        self.names.push_str(name);
+        let [a, b, c, d] = start.to_le_bytes();
+        let [e, f, g, h] = len.to_le_bytes();
+        bytes[..8].copy_from_slice(&[a, b, c, d, e, f, g, h]);
+        Some(Name {
+            len: STORED_NAME,
+            bytes,
         })
     }
 
@@ -565,14 +614,13 @@ impl PhoneIndex {
         let mut new_names = String::with_capacity(self.names.len() - self.names_garbage);
         let mut new_keys = Vec::with_capacity(self.keys.len() - self.keys_garbage);
         for slot in self.slots.iter_mut().filter(|s| s.object != FREE) {
-            let start = slot.name_start as usize;
-            let name = self
-                .names
-                .get(start..start + slot.name_len as usize)
-                .unwrap_or_default();
-            // Both stores only shrink here, so the new offsets fit where the old ones did.
-            slot.name_start = u32::try_from(new_names.len()).unwrap_or(u32::MAX);
-            new_names.push_str(name);
+            if let Some((start, len)) = slot.name.stored() {
+                let name = self.names.get(start..start + len).unwrap_or_default();
+                // Both stores only shrink here, so the new offsets fit where the old ones did.
+                let start = u32::try_from(new_names.len()).unwrap_or(u32::MAX);
+                slot.name.bytes[..4].copy_from_slice(&start.to_le_bytes());
+                new_names.push_str(name);
+            }
             let start = slot.keys_start as usize;
             let n = usize::from(slot.exact) + usize::from(slot.switchboards);
             slot.keys_start = u32::try_from(new_keys.len()).unwrap_or(u32::MAX);
