@@ -70,6 +70,16 @@ pub trait SyncStateStore: Send + Sync {
         link: &ContactLink,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Creates or replaces the links in `upserts` and deletes those of the Salesforce ids in
+    /// `deleted`, all in one transaction: one write to disk for a batch of exported contacts,
+    /// not one per contact.
+    fn save_contact_links(
+        &self,
+        instance: InstanceId,
+        upserts: &[ContactLink],
+        deleted: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The link of a Salesforce record.
     fn get_contact_link(
         &self,

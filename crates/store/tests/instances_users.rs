@@ -346,3 +346,50 @@ async fn contact_links_map_both_ways_and_update_in_place() {
     );
     assert!(store.list_contact_links(sales.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn contact_links_saved_as_a_batch_all_land_or_none_does() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let at = Utc.with_ymd_and_hms(2026, 11, 3, 8, 0, 0).unwrap();
+    let link = |n: u32, pbx: &str| ContactLink {
+        sf_id: format!("00300000000000{n}AAA"),
+        starface_contact_id: pbx.into(),
+        exported_hash: format!("h{n}"),
+        exported_at: at,
+    };
+    store
+        .save_contact_links(
+            sales.id,
+            &[link(1, "c-1"), link(2, "c-2"), link(3, "c-3")],
+            &[],
+        )
+        .await
+        .unwrap();
+    // Replace one, add one, delete one, in one go.
+    let changed = ContactLink {
+        exported_hash: "h1b".into(),
+        ..link(1, "c-1")
+    };
+    store
+        .save_contact_links(
+            sales.id,
+            &[changed.clone(), link(4, "c-4")],
+            &[link(2, "").sf_id],
+        )
+        .await
+        .unwrap();
+    let all = vec![changed, link(3, "c-3"), link(4, "c-4")];
+    assert_eq!(store.list_contact_links(sales.id).await.unwrap(), all);
+    // A conflict in the batch (c-3 belongs to record 3) keeps every link of it out.
+    let err = store
+        .save_contact_links(
+            sales.id,
+            &[link(5, "c-5"), link(6, "c-3")],
+            &[all[0].sf_id.clone()],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.list_contact_links(sales.id).await.unwrap(), all);
+}

@@ -77,6 +77,29 @@ type Content = BTreeMap<&'static str, String>;
 /// Where each `displayKey` lives on this PBX: block and attribute name.
 type Slots = HashMap<String, (String, String)>;
 
+/// Link changes for what already happened on the PBX, saved together: one transaction (one
+/// sync of the store to disk) per batch instead of one per contact, which cost more than the
+/// PBX request itself.
+#[derive(Default)]
+struct LinkWrites {
+    upserts: Vec<ContactLink>,
+    deleted: Vec<String>,
+}
+
+impl LinkWrites {
+    /// Saves and forgets the collected changes. A failure loses none of the PBX's contacts:
+    /// the ones without a link are tagged and the next comparison of the whole book removes
+    /// and makes them again.
+    async fn save(&mut self, store: &SqliteStore, instance: InstanceId) -> Result<(), SyncError> {
+        let upserts = std::mem::take(&mut self.upserts);
+        let deleted = std::mem::take(&mut self.deleted);
+        store
+            .save_contact_links(instance, &upserts, &deleted)
+            .await?;
+        Ok(())
+    }
+}
+
 /// The export of one instance.
 pub(crate) struct Exporter {
     rest: RestClient,
@@ -153,7 +176,11 @@ impl Exporter {
             let mut ids: Vec<String> = self.pending.iter().cloned().collect();
             ids.sort();
             let mut result = Ok(());
-            for id in ids {
+            let mut links = LinkWrites::default();
+            // Converged on the PBX, link not yet saved: (Salesforce id, change of links).
+            let mut done: Vec<(String, i64)> = Vec::new();
+            let total = ids.len();
+            for (i, id) in ids.into_iter().enumerate() {
                 let step = async {
                     let record = store
                         .get_record(instance, ObjectType::Contact.as_str(), &id)
@@ -166,27 +193,44 @@ impl Exporter {
                         &self.rest,
                         &tag,
                         &slots,
-                        store,
-                        instance,
                         &id,
                         desired,
                         link,
                         None,
                         &mut counts,
+                        &mut links,
                     )
                     .await
                 };
-                match step.await {
-                    Ok(delta) => {
-                        self.pending.remove(&id);
-                        if let Some(n) = self.exported.as_mut() {
-                            *n = n.saturating_add_signed(delta);
+                let stepped = step.await;
+                let failed = stepped.is_err();
+                match stepped {
+                    Ok(delta) => done.push((id, delta)),
+                    Err(e) => result = Err(e),
+                }
+                if failed || done.len() >= BATCH || i + 1 == total {
+                    // Only a saved link takes a Contact off the queue.
+                    match links.save(store, instance).await {
+                        Ok(()) => {
+                            for (id, delta) in done.drain(..) {
+                                self.pending.remove(&id);
+                                if let Some(n) = self.exported.as_mut() {
+                                    *n = n.saturating_add_signed(delta);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            // Contacts made on the PBX without a saved link are found and
+                            // made again by a comparison of the whole book.
+                            self.reconcile = true;
+                            if result.is_ok() {
+                                result = Err(e);
+                            }
                         }
                     }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
+                }
+                if result.is_err() {
+                    break;
                 }
             }
             result
@@ -404,13 +448,12 @@ async fn converge(
     rest: &RestClient,
     tag: &Tag,
     slots: &Slots,
-    store: &SqliteStore,
-    instance: InstanceId,
     sf_id: &str,
     desired: Option<Content>,
     link: Option<ContactLink>,
     tagged: Option<&HashSet<String>>,
     counts: &mut ExportCounts,
+    links: &mut LinkWrites,
 ) -> Result<i64, SyncError> {
     let ours = |pbx_id: &str| {
         let pbx_id = pbx_id.to_owned();
@@ -429,7 +472,7 @@ async fn converge(
             {
                 counts.deleted += 1;
             }
-            store.delete_contact_link(instance, sf_id).await?;
+            links.deleted.push(sf_id.to_owned());
             Ok(-1)
         }
         (Some(content), link) => {
@@ -457,17 +500,12 @@ async fn converge(
                     }
                 }
             };
-            store
-                .upsert_contact_link(
-                    instance,
-                    &ContactLink {
-                        sf_id: sf_id.to_owned(),
-                        starface_contact_id: pbx_id,
-                        exported_hash,
-                        exported_at: Utc::now(),
-                    },
-                )
-                .await?;
+            links.upserts.push(ContactLink {
+                sf_id: sf_id.to_owned(),
+                starface_contact_id: pbx_id,
+                exported_hash,
+                exported_at: Utc::now(),
+            });
             Ok(delta)
         }
     }
@@ -532,21 +570,17 @@ async fn reconcile(
                 work.push((r.record.sf_id.clone(), desired, link));
             }
             if work.len() >= BATCH {
-                for (id, desired, link) in work.drain(..) {
-                    linked += converge(
-                        rest,
-                        tag,
-                        slots,
-                        store,
-                        instance,
-                        &id,
-                        desired,
-                        link,
-                        Some(&tagged),
-                        counts,
-                    )
-                    .await?;
-                }
+                linked += converge_batch(
+                    rest,
+                    tag,
+                    slots,
+                    store,
+                    instance,
+                    work.drain(..),
+                    &tagged,
+                    counts,
+                )
+                .await?;
             }
         }
     }
@@ -556,22 +590,51 @@ async fn reconcile(
             .into_values()
             .map(|l| (l.sf_id.clone(), None, Some(l))),
     );
+    linked += converge_batch(rest, tag, slots, store, instance, work, &tagged, counts).await?;
+    Ok(u64::try_from(linked).unwrap_or(0))
+}
+
+/// [`converge`] for each of `work`, then the links of what reached the PBX saved in one
+/// transaction, also when a step failed. Returns the change of the number of links.
+#[allow(clippy::too_many_arguments)]
+async fn converge_batch(
+    rest: &RestClient,
+    tag: &Tag,
+    slots: &Slots,
+    store: &SqliteStore,
+    instance: InstanceId,
+    work: impl IntoIterator<Item = (String, Option<Content>, Option<ContactLink>)>,
+    tagged: &HashSet<String>,
+    counts: &mut ExportCounts,
+) -> Result<i64, SyncError> {
+    let mut links = LinkWrites::default();
+    let mut delta = 0;
+    let mut result = Ok(());
     for (id, desired, link) in work {
-        linked += converge(
+        match converge(
             rest,
             tag,
             slots,
-            store,
-            instance,
             &id,
             desired,
             link,
-            Some(&tagged),
+            Some(tagged),
             counts,
+            &mut links,
         )
-        .await?;
+        .await
+        {
+            Ok(d) => delta += d,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
     }
-    Ok(u64::try_from(linked).unwrap_or(0))
+    let saved = links.save(store, instance).await;
+    result?;
+    saved?;
+    Ok(delta)
 }
 
 #[cfg(test)]

@@ -5,6 +5,26 @@ use crate::{ContactLink, InstanceId, StoreError, SyncStateStore, SyncWatermark};
 const WATERMARK_COLUMNS: &str = "object_type, last_full_at, last_incremental_at, watermark, state";
 const LINK_COLUMNS: &str = "sf_id, starface_contact_id, exported_hash, exported_at";
 
+/// The statement that creates or replaces one contact link.
+fn link_upsert(
+    instance: InstanceId,
+    link: &ContactLink,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO contact_links \
+           (instance_id, sf_id, starface_contact_id, exported_hash, exported_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (instance_id, sf_id) DO UPDATE SET \
+           starface_contact_id = excluded.starface_contact_id, \
+           exported_hash = excluded.exported_hash, exported_at = excluded.exported_at",
+    )
+    .bind(instance.0)
+    .bind(&link.sf_id)
+    .bind(&link.starface_contact_id)
+    .bind(&link.exported_hash)
+    .bind(to_ms(link.exported_at))
+}
+
 #[derive(sqlx::FromRow)]
 struct WatermarkRow {
     object_type: String,
@@ -136,22 +156,43 @@ impl SyncStateStore for SqliteStore {
     ) -> Result<(), StoreError> {
         non_empty("Salesforce id", &link.sf_id)?;
         non_empty("STARFACE contact id", &link.starface_contact_id)?;
-        sqlx::query(
-            "INSERT INTO contact_links \
-               (instance_id, sf_id, starface_contact_id, exported_hash, exported_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (instance_id, sf_id) DO UPDATE SET \
-               starface_contact_id = excluded.starface_contact_id, \
-               exported_hash = excluded.exported_hash, exported_at = excluded.exported_at",
-        )
-        .bind(instance.0)
-        .bind(&link.sf_id)
-        .bind(&link.starface_contact_id)
-        .bind(&link.exported_hash)
-        .bind(to_ms(link.exported_at))
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("saving a contact link"))?;
+        link_upsert(instance, link)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("saving a contact link"))?;
+        Ok(())
+    }
+
+    async fn save_contact_links(
+        &self,
+        instance: InstanceId,
+        upserts: &[ContactLink],
+        deleted: &[String],
+    ) -> Result<(), StoreError> {
+        const CONTEXT: &str = "saving contact links";
+        if upserts.is_empty() && deleted.is_empty() {
+            return Ok(());
+        }
+        for link in upserts {
+            non_empty("Salesforce id", &link.sf_id)?;
+            non_empty("STARFACE contact id", &link.starface_contact_id)?;
+        }
+        let mut tx = self.begin_write(CONTEXT).await?;
+        for link in upserts {
+            link_upsert(instance, link)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(CONTEXT))?;
+        }
+        for sf_id in deleted {
+            sqlx::query("DELETE FROM contact_links WHERE instance_id = ?1 AND sf_id = ?2")
+                .bind(instance.0)
+                .bind(sf_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(CONTEXT))?;
+        }
+        tx.commit().await.map_err(StoreError::db(CONTEXT))?;
         Ok(())
     }
 
