@@ -45,6 +45,9 @@ pub struct Wiring {
     pub org_setup: Option<fn(&ctibridge_emulator_salesforce::Control)>,
     /// The instance's `sync_interval_secs` (fault tests use 1 s so that retries come fast).
     pub sync_interval: Option<Duration>,
+    /// Send the org's API requests through the Salesforce proxy too, not only sign-in and
+    /// token requests (the proxy rewrites the `instance_url` of token answers to itself).
+    pub salesforce_api_through_proxy: bool,
 }
 
 /// Both emulators and a connector between them.
@@ -98,6 +101,13 @@ pub async fn world_with(w: Wiring) -> World {
     let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (org_url, salesforce_proxy) = proxied(org.url(), w.salesforce_proxy).await;
+    if let Some(p) = salesforce_proxy
+        .as_ref()
+        .filter(|_| w.salesforce_api_through_proxy)
+    {
+        let origin = |u: &url::Url| u.as_str().trim_end_matches('/').to_owned();
+        p.rewrite_answers(&origin(org.url()), &origin(&org_url));
+    }
     let (pbx_url, pbx_proxy) = proxied(pbx.url(), w.pbx_proxy).await;
     let config = Config::demo(
         dir.path().to_path_buf(),

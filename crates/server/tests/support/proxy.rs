@@ -27,6 +27,9 @@ pub enum Mode {
     CutAfter(usize),
     /// Accept and read, never answer.
     Blackhole,
+    /// Pass requests through at once, hold the first chunk of each answer this long: the
+    /// upstream has done the work (a Task exists) long before the client hears of it.
+    AnswerDelay(Duration),
 }
 
 /// A running proxy; stops when dropped.
@@ -35,7 +38,28 @@ pub struct FaultProxy {
     mode: Arc<Mutex<Mode>>,
     generation: watch::Sender<u64>,
     accepted: Arc<AtomicU64>,
+    rewrite: Rewrite,
     task: JoinHandle<()>,
+}
+
+/// Bytes of answers to replace (same length, so that `Content-Length` stays right).
+type Rewrite = Arc<Mutex<Option<(Vec<u8>, Vec<u8>)>>>;
+
+fn rewritten(chunk: &[u8], rewrite: &Rewrite) -> Vec<u8> {
+    let Some((from, to)) = rewrite.lock().unwrap().clone() else {
+        return chunk.to_vec();
+    };
+    let mut out = chunk.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if out[i..i + from.len()] == from[..] {
+            out[i..i + from.len()].copy_from_slice(&to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 impl Drop for FaultProxy {
@@ -59,7 +83,9 @@ impl FaultProxy {
         let mode = Arc::new(Mutex::new(Mode::Forward));
         let (generation, _) = watch::channel(0u64);
         let accepted = Arc::new(AtomicU64::new(0));
+        let rewrite: Rewrite = Arc::default();
         let task = {
+            let rewrite = rewrite.clone();
             let mode = mode.clone();
             let generation = generation.clone();
             let accepted = accepted.clone();
@@ -72,7 +98,8 @@ impl FaultProxy {
                     let m = *mode.lock().unwrap();
                     let gen_rx = generation.subscribe();
                     let mode = mode.clone();
-                    tokio::spawn(handle(client, upstream, m, mode, gen_rx));
+                    let rewrite = rewrite.clone();
+                    tokio::spawn(handle(client, upstream, m, mode, gen_rx, rewrite));
                 }
             })
         };
@@ -81,8 +108,17 @@ impl FaultProxy {
             mode,
             generation,
             accepted,
+            rewrite,
             task,
         }
+    }
+
+    /// Replaces `from` by `to` in every answer from now on (within one read chunk), e.g. the
+    /// upstream's own origin in an OAuth `instance_url`, so that later requests come through
+    /// the proxy too. The two must be equally long (`Content-Length` is not touched).
+    pub fn rewrite_answers(&self, from: &str, to: &str) {
+        assert_eq!(from.len(), to.len(), "{from:?} -> {to:?}: lengths differ");
+        *self.rewrite.lock().unwrap() = Some((from.as_bytes().to_vec(), to.as_bytes().to_vec()));
     }
 
     /// Where clients connect.
@@ -112,6 +148,7 @@ async fn handle(
     mode: Mode,
     live_mode: Arc<Mutex<Mode>>,
     mut generation: watch::Receiver<u64>,
+    rewrite: Rewrite,
 ) {
     match mode {
         Mode::Refuse => return drop(client),
@@ -126,7 +163,7 @@ async fn handle(
                 }
             }
         }
-        Mode::Forward | Mode::Delay(_) | Mode::CutAfter(_) => {}
+        Mode::Forward | Mode::Delay(_) | Mode::CutAfter(_) | Mode::AnswerDelay(_) => {}
     }
     let Ok(server) = TcpStream::connect(upstream).await else {
         return reset(client);
@@ -144,6 +181,12 @@ async fn handle(
     };
     let mut cbuf = vec![0u8; 16 * 1024];
     let mut sbuf = vec![0u8; 16 * 1024];
+    let answer_delay = || match *live_mode.lock().unwrap() {
+        Mode::AnswerDelay(d) => Some(d),
+        _ => None,
+    };
+    // Set when a request chunk went upstream: the next answer chunk is the first of an answer.
+    let mut awaiting_answer = false;
     let mut sent = 0usize;
     let mut client_open = true;
     loop {
@@ -160,6 +203,7 @@ async fn handle(
                     if server.write_all(&cbuf[..n]).await.is_err() {
                         return reset(client);
                     }
+                    awaiting_answer = true;
                 }
             },
             n = server.read(&mut sbuf) => match n {
@@ -171,8 +215,13 @@ async fn handle(
                     if let Some(d) = delay() {
                         tokio::time::sleep(d).await;
                     }
+                    if std::mem::take(&mut awaiting_answer)
+                        && let Some(d) = answer_delay()
+                    {
+                        tokio::time::sleep(d).await;
+                    }
                     let n = limit.map_or(n, |l| n.min(l.saturating_sub(sent)));
-                    if client.write_all(&sbuf[..n]).await.is_err() {
+                    if client.write_all(&rewritten(&sbuf[..n], &rewrite)).await.is_err() {
                         return;
                     }
                     sent += n;

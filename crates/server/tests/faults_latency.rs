@@ -1,0 +1,184 @@
+//! Salesforce answering after 10 s (a TCP proxy holds every answer; the org has done the work
+//! long before the connector hears of it). Calls still pop with their record from the index,
+//! call logs are written once the answers come (one Task per call, never two), the sync
+//! converges, and the status shows the lag.
+
+#![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ctibridge_server::status::LinkState;
+use ctibridge_store::OutboxStore;
+use support::proxy::Mode;
+use support::*;
+
+/// How late Salesforce answers: the 10 s, well under the client's 30 s timeout.
+const SLOW: Duration = Duration::from_secs(10);
+/// Bound on waits that include several 10 s answers in a row.
+const SLOW_LIMIT: Duration = Duration::from_secs(75);
+const CALLS: usize = 3;
+
+fn tasks_of(org: &ctibridge_emulator_salesforce::RunningOrg, call_id: &str) -> usize {
+    org.control()
+        .records("Task")
+        .iter()
+        .filter(|t| {
+            t["CallObject"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(&format!("{call_id}:")))
+        })
+        .count()
+}
+
+/// Polls `done` until it holds, failing after [`SLOW_LIMIT`].
+async fn eventually_slow(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + SLOW_LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doubles_no_task() {
+    let w = world_with(Wiring {
+        salesforce_proxy: Some(Mode::Forward),
+        salesforce_api_through_proxy: true,
+        sync_interval: Some(Duration::from_secs(1)),
+        credentials: vec![("1001", "ben-pass")],
+        wait_ready: true,
+        ..Default::default()
+    })
+    .await;
+    let state = w.running.state().clone();
+    eventually("the org to be read", || {
+        w.salesforce_link() == LinkState::Ok
+    })
+    .await;
+    // Sign-in goes through the org (OAuth pages): done while it is quick.
+    let ben = sign_in(&w.base, "ben.utzer@example.com").await;
+    let (mut ws, _) = connect(&w.base, &ben).await;
+    let (number, record) = w.known_number();
+    let org = w.org.control();
+    let proxy = w.salesforce_proxy.as_ref().unwrap();
+
+    proxy.set_mode(Mode::AnswerDelay(SLOW));
+    let slow_since = Instant::now();
+    // A change made while the org is slow: the sync has to bring it in anyway.
+    let new_number = ctibridge_domain::E164::parse("+498955504321").unwrap();
+    let mut fields = serde_json::Map::new();
+    fields.insert("LastName".into(), "Langsam".into());
+    fields.insert("Phone".into(), "+49 89 555 04321".into());
+    let new_id = org
+        .record(ctibridge_emulator_salesforce::RecordOp::Create {
+            object: "Contact".into(),
+            fields,
+        })
+        .unwrap();
+
+    // The ring path asks Salesforce nothing: each call pops with its record from the index.
+    let mut ids = Vec::new();
+    for _ in 0..CALLS {
+        let id = w
+            .pbx
+            .control()
+            .play(ctibridge_emulator_starface::CallSpec {
+                target: "1001".into(),
+                number: number.clone(),
+                ring_steps: 1,
+                talk_steps: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let ringing = wait_frame(&mut ws, |v| v["call"]["id"] == id.as_str()).await;
+        assert_eq!(
+            ringing["call"]["matches"][0]["id"],
+            record.as_str(),
+            "{ringing}"
+        );
+        wait_frame(&mut ws, |v| {
+            v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
+        })
+        .await;
+        ids.push(id);
+    }
+    let popped = slow_since.elapsed();
+    // A bound, not a timing: had any step waited for one Salesforce answer, it would be over.
+    assert!(
+        popped < SLOW,
+        "calls took {popped:?} while Salesforce was slow"
+    );
+    assert!(healthy(&w.base).await);
+    let panel = reqwest::get(format!("{}/panel", w.base)).await.unwrap();
+    assert_eq!(panel.status(), 200);
+
+    // What the admin sees meanwhile: the call logs waiting in the outbox, the sync's last
+    // cycle falling behind its 1 s interval.
+    // (The panel may show a call ended a moment before its log is committed.)
+    let mut counts = state.store.outbox_counts(None).await.unwrap();
+    while counts.pending + counts.in_flight < CALLS as u64 {
+        assert!(slow_since.elapsed() < SLOW, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counts = state.store.outbox_counts(None).await.unwrap();
+    }
+    assert_eq!(counts.done, 0, "{counts:?}");
+    eventually_slow("the status to show the sync lagging", || {
+        state.status().instances[0]
+            .sync
+            .last_cycle_at
+            .is_some_and(|t| chrono::Utc::now() - t > chrono::Duration::seconds(5))
+    })
+    .await;
+    let status = reqwest::get(format!("{}/api/status", w.base))
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+
+    // Call logs arrive once Salesforce answers, one Task per call, never a second.
+    let deadline = Instant::now() + SLOW_LIMIT;
+    loop {
+        let n: Vec<usize> = ids.iter().map(|id| tasks_of(&w.org, id)).collect();
+        assert!(n.iter().all(|&n| n <= 1), "a call got two Tasks: {n:?}");
+        if n.iter().all(|&n| n == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Tasks still missing: {n:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logged = slow_since.elapsed();
+    assert!(
+        logged >= SLOW,
+        "a Task was written without waiting for the org"
+    );
+    let mut counts = state.store.outbox_counts(None).await.unwrap();
+    let deadline = Instant::now() + SLOW_LIMIT;
+    while counts.done < CALLS as u64 {
+        assert!(Instant::now() < deadline, "outbox not done: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = state.store.outbox_counts(None).await.unwrap();
+    }
+    assert_eq!(counts.failed, 0, "{counts:?}");
+
+    // The sync converges while the org stays slow.
+    eventually_slow("the change made during the slowness in the index", || {
+        state.lookup(INSTANCE).is_some_and(|l| {
+            l.index
+                .lookup(&new_number)
+                .iter()
+                .any(|m| m.record.id.to_string() == new_id)
+        })
+    })
+    .await;
+    let converged = slow_since.elapsed();
+    eprintln!("popped {popped:?}, logged {logged:?}, converged {converged:?}");
+
+    // Nothing doubles later either (a round in flight would have written by now).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in &ids {
+        assert_eq!(tasks_of(&w.org, id), 1, "call {id}");
+    }
+    assert_eq!(w.salesforce_link(), LinkState::Ok);
+    w.running.shutdown().await;
+}
