@@ -30,7 +30,9 @@ pub use outbox::{
     Backoff, Claim, ClaimedItem, Enqueued, NewOutboxItem, OutboxCounts, OutboxFilter, OutboxId,
     OutboxItem, OutboxState, OutboxStore,
 };
-pub use record::{CachedRecord, PhoneValue, Record, RecordCount, RecordKey, RecordStore};
+pub use record::{
+    CachedRecord, PhoneValue, Record, RecordCount, RecordKey, RecordStore, StoredRecord,
+};
 pub use sqlite::{DB_FILE, KEY_FILE, SqliteStore};
 pub use sync_state::{ContactLink, SyncStateStore, SyncWatermark};
 pub use user::{LinkSource, UserLink, UserLinkSpec, UserLookup, UserSettings, UserStore};

@@ -136,6 +136,17 @@ async fn deleted_records_leave_the_stream_and_can_be_purged_or_revived() {
     );
     let live: Vec<_> = store.stream_records(sales.id).try_collect().await.unwrap();
     assert_eq!(live.len(), 8);
+    // A start reads the same live records, and decodes them to what was written.
+    let mut stored: Vec<Record> = store
+        .stream_stored(sales.id)
+        .and_then(|r| async { r.decode() })
+        .try_collect()
+        .await
+        .unwrap();
+    stored.sort_by(|a, b| a.sf_id.cmp(&b.sf_id));
+    let mut want: Vec<Record> = live.into_iter().map(|c| c.record).collect();
+    want.sort_by(|a, b| a.sf_id.cmp(&b.sf_id));
+    assert_eq!(stored, want);
     assert_eq!(
         store.deleted_record_keys(sales.id).await.unwrap(),
         vec![

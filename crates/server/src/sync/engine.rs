@@ -11,8 +11,8 @@ use ctibridge_phone::{Normaliser, PhoneIndex};
 use ctibridge_salesforce::{ApiUsage, SalesforceClient};
 use ctibridge_starface::rest::RestClient;
 use ctibridge_store::{
-    InstanceId, InstanceSpec, InstanceStore, Record, RecordStore, SqliteStore, SyncStateStore,
-    SyncWatermark,
+    InstanceId, InstanceSpec, InstanceStore, Record, RecordStore, SqliteStore, StoreError,
+    StoredRecord, SyncStateStore, SyncWatermark,
 };
 use futures::TryStreamExt;
 use serde::de::DeserializeOwned;
@@ -39,6 +39,12 @@ const DESCRIBE_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 /// Records written to the store and the index per step while the store is loaded.
 const LOAD_BATCH: usize = 2_000;
+
+/// Batches read ahead of the build thread during a load.
+const LOAD_QUEUE: usize = 4;
+
+/// Stored numbers compared with a fresh reading before a load trusts the stored E.164 forms.
+const RULES_SAMPLE: usize = 64;
 
 /// Numbers per object kept for the demo's sample calls.
 const SAMPLES_PER_OBJECT: usize = 700;
@@ -189,23 +195,7 @@ impl Live {
         if !full {
             return;
         }
-        for r in records {
-            let unreadable = r
-                .phones
-                .iter()
-                .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
-                .count();
-            *self.unreadable.entry(r.object_type.clone()).or_default() += unreadable;
-            let samples = self.samples.entry(r.object_type.clone()).or_default();
-            if samples.len() < SAMPLES_PER_OBJECT
-                && let Some(e) = r
-                    .phones
-                    .iter()
-                    .find_map(|p| p.e164.as_deref().and_then(|e| E164::parse(e).ok()))
-            {
-                samples.push(e);
-            }
-        }
+        note_numbers(&mut self.samples, &mut self.unreadable, records);
     }
 
     fn publish(&mut self) {
@@ -222,6 +212,71 @@ impl Live {
         }));
         self.published = true;
     }
+}
+
+/// Counts each object's values that are not numbers and keeps a few numbers as samples.
+fn note_numbers(
+    samples: &mut BTreeMap<String, Vec<E164>>,
+    unreadable: &mut BTreeMap<String, usize>,
+    records: &[Record],
+) {
+    for r in records {
+        let bad = r
+            .phones
+            .iter()
+            .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
+            .count();
+        *unreadable.entry(r.object_type.clone()).or_default() += bad;
+        let samples = samples.entry(r.object_type.clone()).or_default();
+        if samples.len() < SAMPLES_PER_OBJECT
+            && let Some(e) = r
+                .phones
+                .iter()
+                .find_map(|p| p.e164.as_deref().and_then(|e| E164::parse(e).ok()))
+        {
+            samples.push(e);
+        }
+    }
+}
+
+/// What the build thread of [`Engine::load`] hands back besides the index and the cards.
+#[derive(Default)]
+struct Loaded {
+    records: usize,
+    samples: BTreeMap<String, Vec<E164>>,
+    unreadable: BTreeMap<String, usize>,
+}
+
+/// Decodes the batches the store read hands over and builds index and cards from them: by
+/// the stored E.164 forms, unless a sample of the first batch shows that the dialing rules
+/// changed since they were stored.
+fn build_from_store(
+    parts: &LiveParts,
+    batches: &mut tokio::sync::mpsc::Receiver<Vec<StoredRecord>>,
+) -> Result<Loaded, StoreError> {
+    let mut loaded = Loaded::default();
+    let mut stored_current = None;
+    while let Some(batch) = batches.blocking_recv() {
+        let records = batch
+            .into_iter()
+            .map(StoredRecord::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let current = *stored_current.get_or_insert_with(|| {
+            let current = parts.stored_numbers_current(&records, RULES_SAMPLE);
+            if !current {
+                info!("the dialing rules changed since the record cache was written; every number is read again");
+            }
+            current
+        });
+        if current {
+            parts.load_stored(&records);
+        } else {
+            parts.upsert(&records);
+        }
+        note_numbers(&mut loaded.samples, &mut loaded.unreadable, &records);
+        loaded.records += records.len();
+    }
+    Ok(loaded)
 }
 
 /// The sync position of one object.
@@ -755,24 +810,57 @@ impl Engine {
 
     /// Fills the index from the store, so that calls are matched before Salesforce answers,
     /// and publishes it when the store held records. Returns how many it loaded.
+    ///
+    /// SQLite's worker thread reads the rows while a blocking thread decodes them and builds
+    /// index and cards (from the E.164 forms stored with the numbers): a core each.
     pub async fn load(&mut self) -> Result<usize, SyncError> {
+        let (store, instance) = (&self.store, self.instance);
         let Some(live) = self.live.as_mut() else {
             return Ok(0);
         };
-        let records = self.store.stream_records(self.instance);
-        let mut records = std::pin::pin!(records);
-        let mut batch = Vec::with_capacity(LOAD_BATCH);
-        let mut loaded = 0;
-        while let Some(r) = records.try_next().await? {
-            batch.push(r.record);
-            if batch.len() >= LOAD_BATCH {
-                live.absorb(&batch, true);
-                loaded += batch.len();
-                batch.clear();
+        let expected: usize = self.records.values().sum();
+        live.parts
+            .index
+            .write()
+            .reserve(expected, expected.saturating_add(expected / 2));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
+        let parts = live.parts.clone();
+        let builder = tokio::task::spawn_blocking(move || build_from_store(&parts, &mut rx));
+        let read = async {
+            let records = store.stream_stored(instance);
+            let mut records = std::pin::pin!(records);
+            let mut batch = Vec::with_capacity(LOAD_BATCH);
+            while let Some(r) = records.try_next().await? {
+                batch.push(r);
+                if batch.len() >= LOAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+                    if tx.send(full).await.is_err() {
+                        // The builder stopped on an error, which it returns.
+                        break;
+                    }
+                }
             }
+            if !batch.is_empty() {
+                let _ = tx.send(batch).await;
+            }
+            drop(tx);
+            Ok::<(), StoreError>(())
+        };
+        let read = read.await;
+        let built = builder.await.map_err(|e| {
+            SyncError::Setup(format!("building the index from the store failed: {e}"))
+        })?;
+        read?;
+        let built = built?;
+        for (object, found) in built.samples {
+            let samples = live.samples.entry(object).or_default();
+            let room = SAMPLES_PER_OBJECT.saturating_sub(samples.len());
+            samples.extend(found.into_iter().take(room));
         }
-        live.absorb(&batch, true);
-        loaded += batch.len();
+        for (object, n) in built.unreadable {
+            *live.unreadable.entry(object).or_default() += n;
+        }
+        let loaded = built.records;
         if loaded > 0 {
             live.publish();
             info!(instance = %self.name, records = loaded, "index loaded from the store");

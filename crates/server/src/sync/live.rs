@@ -11,7 +11,7 @@ use ctibridge_store::Record;
 
 use crate::cards::{Card, CardLayout, CardValues};
 
-use super::fields::{OBJECTS, country_of};
+use super::fields::{OBJECTS, country_of, number_context};
 
 /// The phone index of an instance, shared between the sync (writer) and the ring path.
 #[derive(Clone)]
@@ -182,6 +182,14 @@ impl std::fmt::Debug for LiveCards {
     }
 }
 
+/// A record's numbers as [`LiveParts::put`] indexes them.
+enum Numbers<'a> {
+    /// As typed, read by the normaliser (with the record's address country).
+    Typed(Vec<&'a str>, Option<ctibridge_phone::CountryHint>),
+    /// In the E.164 form the record cache holds, with the value as typed.
+    Stored(Vec<(E164, &'a str)>),
+}
+
 /// The index and the cards of an instance, changed together.
 #[derive(Clone, Debug)]
 pub(crate) struct LiveParts {
@@ -192,12 +200,42 @@ pub(crate) struct LiveParts {
 impl LiveParts {
     /// Indexes records (replacing what was indexed for their ids) and refreshes their cards.
     pub fn upsert(&self, records: &[Record]) {
-        type Prepared<'a> = (
-            RecordRef,
-            Vec<&'a str>,
-            Option<ctibridge_phone::CountryHint>,
-            Option<CardValues>,
-        );
+        self.put(records, false);
+    }
+
+    /// [`LiveParts::upsert`] for records read back from the record cache: their numbers are
+    /// indexed by the E.164 form stored with each value, not read again (see
+    /// [`LiveParts::stored_numbers_current`]).
+    pub fn load_stored(&self, records: &[Record]) {
+        self.put(records, true);
+    }
+
+    /// Whether the E.164 forms stored with (up to `sample` of) these records' values are what
+    /// the normaliser reads from them today: not so after the dialing rules changed, and then
+    /// a start must read every value again.
+    pub fn stored_numbers_current(&self, records: &[Record], sample: usize) -> bool {
+        let index = self
+            .index
+            .inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let normaliser = index.normaliser();
+        records
+            .iter()
+            .filter_map(|r| Some((ObjectType::parse(&r.object_type).ok()?, r)))
+            .flat_map(|(object, r)| {
+                let ctx = number_context(&object, &r.fields);
+                r.phones.iter().map(move |p| (ctx, p))
+            })
+            .take(sample)
+            .all(|(ctx, p)| {
+                let now = normaliser.classify(&p.raw, ctx).e164();
+                now.as_ref().map(E164::as_str) == p.e164.as_deref()
+            })
+    }
+
+    fn put(&self, records: &[Record], stored_e164: bool) {
+        type Prepared<'a> = (RecordRef, Numbers<'a>, Option<CardValues>);
         // Cards and numbers are worked out before either lock is taken.
         let layout = self.cards.layout();
         let prepared: Vec<Prepared<'_>> = records
@@ -205,8 +243,22 @@ impl LiveParts {
             .filter_map(|r| {
                 let object = ObjectType::parse(&r.object_type).ok()?;
                 let id = SalesforceId::parse(&r.sf_id).ok()?;
-                let raws = r.phones.iter().map(|p| p.raw.as_str()).collect();
-                let country = country_of(&object, &r.fields);
+                let numbers = if stored_e164 {
+                    Numbers::Stored(
+                        r.phones
+                            .iter()
+                            .filter_map(|p| {
+                                let e164 = E164::parse(p.e164.as_deref()?).ok()?;
+                                Some((e164, p.raw.as_str()))
+                            })
+                            .collect(),
+                    )
+                } else {
+                    Numbers::Typed(
+                        r.phones.iter().map(|p| p.raw.as_str()).collect(),
+                        country_of(&object, &r.fields),
+                    )
+                };
                 let card = layout
                     .object(object.as_str())
                     .map(|l| CardValues::build_with_phones(l, &r.fields, &r.phones));
@@ -215,15 +267,18 @@ impl LiveParts {
                     id,
                     name: r.name.clone(),
                 };
-                Some((rref, raws, country, card))
+                Some((rref, numbers, card))
             })
             .collect();
         let mut cards = Vec::with_capacity(prepared.len());
         {
             let mut index = self.index.write();
-            for (rref, raws, country, card) in prepared {
+            for (rref, numbers, card) in prepared {
                 cards.push((rref.id, card));
-                index.insert_in(rref, &raws, country);
+                match numbers {
+                    Numbers::Typed(raws, country) => index.insert_in(rref, &raws, country),
+                    Numbers::Stored(numbers) => index.insert_e164(rref, &numbers),
+                };
             }
         }
         let mut book = self.cards.write();
@@ -247,5 +302,91 @@ impl LiveParts {
         for id in ids {
             book.remove(id);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use ctibridge_phone::{DialingRules, LibPhoneNormaliser, Normaliser};
+    use ctibridge_store::PhoneValue;
+    use serde_json::json;
+
+    use super::*;
+
+    fn parts(country: &str) -> LiveParts {
+        let rules = DialingRules {
+            country: country.into(),
+            ..DialingRules::default()
+        };
+        let n: Arc<dyn Normaliser> = Arc::new(LibPhoneNormaliser::new(rules).unwrap());
+        LiveParts {
+            index: LiveIndex::new(PhoneIndex::new(n)),
+            cards: LiveCards::with_layout(Arc::new(CardLayout::default())),
+        }
+    }
+
+    /// Records as the sync stores them: each value with its E.164 form under German rules.
+    fn records() -> Vec<Record> {
+        let german = parts("DE");
+        let index = german.index.inner.read().unwrap();
+        let typed = [
+            (
+                "Contact",
+                "003000000000001",
+                vec!["030 1234567", "+43 1 5880 0"],
+            ),
+            ("Account", "001000000000002", vec!["+49 30 9876-0"]),
+            ("Lead", "00Q000000000003", vec!["089 12345678", "n/a"]),
+        ];
+        typed
+            .into_iter()
+            .map(|(object, id, raws)| Record {
+                object_type: object.into(),
+                sf_id: id.into(),
+                name: format!("{object} {id}"),
+                fields: json!({"Email": "x@example.com"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                phones: raws
+                    .into_iter()
+                    .map(|raw| PhoneValue {
+                        field: "Phone".into(),
+                        raw: raw.into(),
+                        e164: index
+                            .normaliser()
+                            .classify(raw, ctibridge_phone::NumberContext::Stored)
+                            .e164()
+                            .map(|e| e.as_str().to_owned()),
+                    })
+                    .collect(),
+                system_modstamp: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_load_by_the_stored_e164_finds_what_reading_the_values_finds() {
+        let records = records();
+        let (typed, stored) = (parts("DE"), parts("DE"));
+        typed.upsert(&records);
+        assert!(stored.stored_numbers_current(&records, 64));
+        stored.load_stored(&records);
+        assert_eq!(typed.index.number_count(), 4);
+        assert_eq!(stored.index.number_count(), 4);
+        assert_eq!(stored.cards.len(), typed.cards.len());
+        for e in ["+49301234567", "+43158800", "+49309876123", "+498912345678"] {
+            let e = E164::parse(e).unwrap();
+            let found = stored.index.lookup(&e);
+            assert!(!found.is_empty(), "{e}");
+            assert_eq!(found, typed.index.lookup(&e), "{e}");
+        }
+    }
+
+    #[test]
+    fn numbers_stored_under_other_dialing_rules_are_not_trusted() {
+        // National numbers stored as German read as Austrian once the rules say AT.
+        assert!(!parts("AT").stored_numbers_current(&records(), 64));
     }
 }

@@ -4,7 +4,9 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteStore, non_empty};
 use crate::time::{from_ms, now_ms, opt_from_ms, to_ms};
-use crate::{CachedRecord, InstanceId, Record, RecordCount, RecordKey, RecordStore, StoreError};
+use crate::{
+    CachedRecord, InstanceId, Record, RecordCount, RecordKey, RecordStore, StoreError, StoredRecord,
+};
 
 const COLUMNS: &str =
     "instance_id, object_type, sf_id, name, fields, phones, system_modstamp, deleted, updated_at";
@@ -187,6 +189,31 @@ impl RecordStore for SqliteStore {
             .map(|row| {
                 row.map_err(StoreError::db("reading records"))
                     .and_then(CachedRecord::try_from)
+            })
+    }
+
+    fn stream_stored(
+        &self,
+        instance: InstanceId,
+    ) -> impl Stream<Item = Result<StoredRecord, StoreError>> + Send + '_ {
+        // Six columns, no decoding: each row costs the worker thread only its copy.
+        const SQL: &str = "SELECT object_type, sf_id, name, fields, phones, system_modstamp \
+                           FROM records WHERE instance_id = ?1 AND deleted = 0";
+        type Row = (String, String, String, String, String, Option<i64>);
+        sqlx::query_as::<_, Row>(SQL)
+            .bind(instance.0)
+            .fetch(self.pool())
+            .map(|row| {
+                let (object_type, sf_id, name, fields_json, phones_json, stamp) =
+                    row.map_err(StoreError::db("reading records"))?;
+                Ok(StoredRecord {
+                    object_type,
+                    sf_id,
+                    name,
+                    fields_json,
+                    phones_json,
+                    system_modstamp: opt_from_ms(stamp)?,
+                })
             })
     }
 
