@@ -60,6 +60,9 @@ const TEXT = {
     'calls.inbound': 'answered inbound calls', 'calls.outbound': 'outbound calls', 'calls.missed': 'missed calls', 'calls.internal': 'internal calls',
     'calls.group': 'Missed group calls', 'calls.group.group': 'one Task for the group', 'calls.group.each': 'one Task per member who rang', 'calls.group.none': 'none',
     'calls.unknown': 'Record created for an unknown caller', 'calls.title': 'Calls logged as Tasks',
+    'users.link': 'Link', 'users.manual': 'manual', 'users.by_email': 'e-mail', 'users.link_by_hand': 'Link by hand', 'users.unlink': 'Remove link',
+    'users.pick': '– Salesforce user –', 'users.link_save': 'Link', 'users.link_help': 'Links this STARFACE user to a Salesforce user although their e-mail addresses differ.',
+    'users.linked': '{login} is linked to {name} by hand.', 'users.unlinked': 'The manual link of {login} was removed; the e-mail match applies again.',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
   },
   de: {
@@ -116,6 +119,9 @@ const TEXT = {
     'calls.inbound': 'angenommene eingehende Anrufe', 'calls.outbound': 'ausgehende Anrufe', 'calls.missed': 'verpasste Anrufe', 'calls.internal': 'interne Anrufe',
     'calls.group': 'Verpasste Gruppenanrufe', 'calls.group.group': 'eine Aufgabe für die Gruppe', 'calls.group.each': 'eine Aufgabe je klingelndem Mitglied', 'calls.group.none': 'keine',
     'calls.unknown': 'Datensatz für unbekannte Anrufer', 'calls.title': 'Als Aufgabe protokollierte Anrufe',
+    'users.link': 'Verknüpfung', 'users.manual': 'manuell', 'users.by_email': 'E-Mail', 'users.link_by_hand': 'Manuell verknüpfen', 'users.unlink': 'Verknüpfung entfernen',
+    'users.pick': '– Salesforce-Benutzer –', 'users.link_save': 'Verknüpfen', 'users.link_help': 'Verknüpft diesen STARFACE-Benutzer mit einem Salesforce-Benutzer, obwohl die E-Mail-Adressen verschieden sind.',
+    'users.linked': '{login} ist jetzt manuell mit {name} verknüpft.', 'users.unlinked': 'Die manuelle Verknüpfung von {login} wurde entfernt; es gilt wieder der E-Mail-Abgleich.',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
   },
 };
@@ -191,6 +197,7 @@ function route() {
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === current);
   for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== `page-${current}`;
   banner('');
+  linking = false;
   clearInterval(timer);
   const loaders = { status: loadStatus, users: loadUsers, instances: loadInstances, cards: loadCards, doctor: async () => {}, log: loadLog };
   loaders[current]().catch(showError);
@@ -283,13 +290,14 @@ function syncHtml(sync) {
 
 function usersTable(rows, withInstance) {
   if (!rows.length) return `<p class="muted">${esc(t('users.none'))}</p>`;
-  const head = `<tr>${withInstance ? `<th>${esc(t('users.instance'))}</th>` : ''}<th>${esc(t('users.sf'))}</th><th>${esc(t('users.email'))}</th><th>${esc(t('users.sfuser'))}</th><th>${esc(t('users.uci'))}</th><th>${esc(t('users.panel'))}</th><th>${esc(t('users.lastcall'))}</th></tr>`;
+  const head = `<tr>${withInstance ? `<th>${esc(t('users.instance'))}</th>` : ''}<th>${esc(t('users.sf'))}</th><th>${esc(t('users.email'))}</th><th>${esc(t('users.sfuser'))}</th>${withInstance ? `<th>${esc(t('users.link'))}</th>` : ''}<th>${esc(t('users.uci'))}</th><th>${esc(t('users.panel'))}</th><th>${esc(t('users.lastcall'))}</th></tr>`;
   const body = rows.map((u) => `<tr class="${u.problem ? 'mismatch' : ''}" data-login="${esc(u.starface_login)}">
     ${withInstance ? `<td>${esc(u.instance)}</td>` : ''}
     <td>${esc(u.name)} <span class="muted">${esc(u.starface_login)}</span></td>
     <td>${esc(u.email)}</td>
     <td>${u.salesforce_user_id ? `${esc(u.salesforce_user_name)} <span class="muted">${esc(u.salesforce_user_id)}</span>` : '–'}
       ${u.problem ? `<div class="problem">${esc(u.problem)}</div>` : ''}</td>
+    ${withInstance ? `<td class="user-link-cell">${linkCell(u)}</td>` : ''}
     <td>${pill(u.uci.state)}${u.uci.detail ? ` <span class="muted">${esc(u.uci.detail)}</span>` : ''}</td>
     <td>${u.panels_online ? pill('ok', t('users.online', { n: u.panels_online })) : `<span class="muted">${esc(t('users.offline'))}</span>`}</td>
     <td>${u.last_call ? `${esc(when(u.last_call.started_at))} <span class="muted">${esc(u.last_call.direction)}, ${esc(u.last_call.outcome || u.last_call.state)}</span>` : '–'}</td></tr>`).join('');
@@ -298,12 +306,64 @@ function usersTable(rows, withInstance) {
 
 // ---- Users -------------------------------------------------------------------------------
 
-async function loadUsers() {
+// While the admin picks a user to link, the page's refresh would throw the picker away.
+let linking = false;
+
+function linkCell(u) {
+  if (u.link === 'manual') {
+    return `${pill('info', t('users.manual'))} <button type="button" class="small user-unlink" data-instance="${esc(u.instance)}" data-login="${esc(u.starface_login)}">${esc(t('users.unlink'))}</button>`;
+  }
+  const how = u.link === 'email' ? `<span class="muted">${esc(t('users.by_email'))}</span>` : '';
+  const btn = u.problem && u.starface_login ? ` <button type="button" class="small user-link" data-instance="${esc(u.instance)}" data-login="${esc(u.starface_login)}">${esc(t('users.link_by_hand'))}</button>` : '';
+  return how + btn;
+}
+
+function wireUserLinks() {
+  for (const b of document.querySelectorAll('.user-unlink')) {
+    b.addEventListener('click', async () => {
+      try {
+        await api('DELETE', `/admin/api/users/${encodeURIComponent(b.dataset.instance)}/${encodeURIComponent(b.dataset.login)}/link`);
+        await loadUsers(true);
+        banner(t('users.unlinked', { login: b.dataset.login }));
+      } catch (e) { showError(e); }
+    });
+  }
+  for (const b of document.querySelectorAll('.user-link')) {
+    b.addEventListener('click', async () => {
+      linking = true;
+      const cell = b.closest('td');
+      const { instance, login } = b.dataset;
+      cell.innerHTML = `<span class="muted">${esc(t('loading'))}</span>`;
+      try {
+        const d = await api('GET', `/admin/api/users/${encodeURIComponent(instance)}/salesforce-users`);
+        cell.innerHTML = `<div class="hint muted">${esc(t('users.link_help'))}</div><select class="user-pick"><option value="">${esc(t('users.pick'))}</option>
+          ${d.users.map((u) => `<option value="${esc(u.Id)}">${esc(u.Name)}${u.Email ? ` &lt;${esc(u.Email)}&gt;` : ''}</option>`).join('')}</select>
+          <button type="button" class="small brand user-link-save">${esc(t('users.link_save'))}</button>
+          <button type="button" class="small user-link-cancel">${esc(t('inst.cancel'))}</button><div class="user-link-error problem"></div>`;
+        cell.querySelector('.user-link-cancel').addEventListener('click', () => { linking = false; loadUsers(true).catch(showError); });
+        cell.querySelector('.user-link-save').addEventListener('click', async () => {
+          const sel = cell.querySelector('.user-pick');
+          if (!sel.value) return;
+          try {
+            const r = await api('PUT', `/admin/api/users/${encodeURIComponent(instance)}/${encodeURIComponent(login)}/link`, { salesforce_user_id: sel.value });
+            linking = false;
+            await loadUsers(true);
+            banner(t('users.linked', { login, name: r.salesforce_user_name }));
+          } catch (e) { cell.querySelector('.user-link-error').textContent = e.message; }
+        });
+      } catch (e) { linking = false; showError(e); }
+    });
+  }
+}
+
+async function loadUsers(force) {
+  if (linking && !force) return;
   const d = await api('GET', '/admin/api/users');
   const bad = d.users.filter((u) => u.problem).length;
   $('page-users').innerHTML = `<h2>${esc(t('nav.users'))}</h2>
     ${bad ? `<div class="banner error" id="users-mismatch">${esc(t('users.mismatch', { n: bad }))}<div class="fix">${esc(t('users.faq'))}</div></div>` : ''}
     ${usersTable(d.users, true)}`;
+  wireUserLinks();
 }
 
 // ---- Doctor ------------------------------------------------------------------------------

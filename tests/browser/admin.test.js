@@ -170,3 +170,36 @@ test('admin picks caller-card fields from the org, orders them, sets the object 
 
   assert.deepEqual(problems, []);
 });
+
+test('admin links a STARFACE user to a Salesforce user by hand, sees it as manual and removes it', T, async (t) => {
+  const demo = await startDemo(t);
+  const browser = await launchBrowser(t);
+  const { page, problems } = await openAdmin(browser, demo);
+  await signInAsPbxAdmin(page);
+  await page.click('a[data-page="users"]');
+  // Frank (frank.fremd@example.org) has no Salesforce user of that e-mail.
+  await page.waitForSelector('tr.mismatch[data-login="1005"] .user-link');
+  assert.match(await page.textContent('tr[data-login="1001"] .user-link-cell'), /e-mail/);
+  await page.click('tr[data-login="1005"] .user-link');
+  await page.waitForSelector('tr[data-login="1005"] .user-pick');
+  // The page refreshes every 5 s; the open picker survives it.
+  await new Promise((r) => setTimeout(r, 5500));
+  await page.selectOption('tr[data-login="1005"] .user-pick', { label: 'Gina Gone <gina.gone@example.com>' });
+  await page.click('tr[data-login="1005"] .user-link-save');
+  await page.waitForSelector('tr[data-login="1005"]:not(.mismatch) .user-unlink');
+  assert.match(await page.textContent('tr[data-login="1005"]'), /Gina Gone/);
+  assert.match(await page.textContent('tr[data-login="1005"] .user-link-cell'), /manual/);
+  assert.match(await page.textContent('#banner'), /linked to Gina Gone by hand/);
+
+  // The doctor no longer names Frank's mismatch.
+  await page.click('a[data-page="doctor"]');
+  await page.click('#doctor-run');
+  await page.waitForSelector('#doctor-summary', { timeout: 30000 });
+  assert.doesNotMatch(await page.textContent('#doctor-result'), /frank\.fremd@example\.org/);
+  assert.match(await page.textContent('#doctor-result'), /linked by hand/);
+
+  await page.click('a[data-page="users"]');
+  await page.click('tr[data-login="1005"] .user-unlink');
+  await page.waitForSelector('tr.mismatch[data-login="1005"] .user-link');
+  assert.deepEqual(problems, []);
+});

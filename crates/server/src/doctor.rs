@@ -25,6 +25,7 @@ mod salesforce;
 mod starface;
 mod users;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ctibridge_config::{Config, ConfigWarning};
@@ -56,7 +57,38 @@ impl Default for DoctorOptions {
 /// Runs every check with the default options. `warnings` are those [`Config::load`] returned
 /// (`Loaded::warnings`); pass `&[]` for a configuration that was not loaded from a file.
 pub async fn run_doctor(config: &Config, warnings: &[ConfigWarning]) -> DoctorReport {
-    run_doctor_with(config, warnings, &DoctorOptions::default()).await
+    let manual = stored_manual_links(config).await;
+    run_doctor_linked(config, warnings, &DoctorOptions::default(), &manual).await
+}
+
+/// The manual user links the admin UI saved, when the store exists and can be read (the
+/// doctor creates no store: on a fresh install there are none).
+async fn stored_manual_links(config: &Config) -> HashMap<String, crate::admin::users::ManualLinks> {
+    use ctibridge_store::InstanceStore;
+    let mut out = HashMap::new();
+    if !config
+        .server
+        .data_dir
+        .join(ctibridge_store::DB_FILE)
+        .exists()
+    {
+        return out;
+    }
+    let store = match ctibridge_store::SqliteStore::open(&config.server.data_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "doctor: no manual user links (store not readable)");
+            return out;
+        }
+    };
+    for inst in &config.instances {
+        if let Ok(Some(row)) = store.get_instance(&inst.name).await
+            && let Ok(links) = crate::admin::users::manual_links(&store, row.id).await
+        {
+            out.insert(inst.name.clone(), links);
+        }
+    }
+    out
 }
 
 /// Runs every check.
@@ -64,6 +96,17 @@ pub async fn run_doctor_with(
     config: &Config,
     warnings: &[ConfigWarning],
     options: &DoctorOptions,
+) -> DoctorReport {
+    run_doctor_linked(config, warnings, options, &HashMap::new()).await
+}
+
+/// Runs every check, counting the admin's manual user links (instance name -> STARFACE login
+/// -> Salesforce user id) as resolved e-mail mismatches.
+pub async fn run_doctor_linked(
+    config: &Config,
+    warnings: &[ConfigWarning],
+    options: &DoctorOptions,
+    manual: &HashMap<String, crate::admin::users::ManualLinks>,
 ) -> DoctorReport {
     let timeout = options.timeout;
     let http = reqwest::Client::builder()
@@ -131,6 +174,7 @@ pub async fn run_doctor_with(
             inst,
             directory.as_ref(),
             &org.users,
+            manual.get(&inst.name).unwrap_or(&HashMap::new()),
         ));
     }
     for (index, inst) in config

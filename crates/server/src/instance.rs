@@ -71,6 +71,15 @@ pub async fn run(
             });
         }
     };
+    // Manual user links (admin UI) are read from the store by this id.
+    let instance_id = match ctibridge_store::InstanceStore::get_instance(&state.store, &name).await
+    {
+        Ok(row) => row.map(|r| r.id),
+        Err(e) => {
+            warn!(instance = %name, error = %e, "cannot read the instance row; manual user links are ignored");
+            None
+        }
+    };
     let mut sf_users: Option<Vec<SfUser>> = None;
     let mut next_users = Instant::now();
     let mut next_cycle = Instant::now();
@@ -98,7 +107,16 @@ pub async fn run(
         }
         let dir = directory.borrow_and_update().clone();
         if let (Some(dir), Some(users)) = (dir, sf_users.as_ref()) {
-            let rows = match_users(&dir, &cfg, users);
+            let manual = match instance_id {
+                Some(id) => crate::admin::users::manual_links(&state.store, id)
+                    .await
+                    .unwrap_or_else(|e| {
+                        warn!(instance = %name, error = %e, "cannot read manual user links");
+                        Default::default()
+                    }),
+                None => Default::default(),
+            };
+            let rows = match_users(&dir, &cfg, users, &manual);
             state.update_instance(&name, |i| i.users = rows);
         }
         tokio::select! {
@@ -164,14 +182,33 @@ fn show(state: &AppState, name: &str, report: EngineReport) {
     });
 }
 
-/// Pairs each STARFACE user in the instance's scope with the Salesforce user of the same
-/// e-mail (case-insensitive), naming the fix where there is none.
-fn match_users(dir: &PbxDirectory, cfg: &InstanceConfig, sf_users: &[SfUser]) -> Vec<UserStatus> {
+/// Pairs each STARFACE user in the instance's scope with the Salesforce user the admin linked
+/// by hand, else with the one of the same e-mail (case-insensitive), naming the fix where
+/// there is none.
+fn match_users(
+    dir: &PbxDirectory,
+    cfg: &InstanceConfig,
+    sf_users: &[SfUser],
+    manual: &crate::admin::users::ManualLinks,
+) -> Vec<UserStatus> {
     let (users, unknown) = dir.users_in_scope(&cfg.users, &cfg.groups);
     let mut rows: Vec<UserStatus> = users
         .into_iter()
         .map(|u| {
             let email = u.email.trim();
+            if let Some(linked) = manual.get(&u.login) {
+                let sf = sf_users.iter().find(|s| &s.id == linked);
+                return UserStatus {
+                    starface_login: u.login.clone(),
+                    name: u.display_name(),
+                    email: u.email.clone(),
+                    salesforce_user_id: sf.map(|s| s.id.clone()),
+                    salesforce_user_name: sf.map(|s| s.name.clone()),
+                    problem: sf.is_none().then(|| format!(
+                        "linked by hand to the Salesforce user {linked}, which is not an active user: link another user or remove the link"
+                    )),
+                };
+            }
             let sf = (!email.is_empty())
                 .then(|| {
                     sf_users.iter().find(|s| {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod instances;
 pub mod layout;
 pub mod settings;
+pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,6 +111,14 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/admin/api/instances-test", post(test_connection))
         .route("/admin/api/outbox/{id}/retry", post(retry_write))
         .route("/admin/api/layout", get(layout::list))
+        .route(
+            "/admin/api/users/{instance}/salesforce-users",
+            get(users::salesforce_users),
+        )
+        .route(
+            "/admin/api/users/{instance}/{login}/link",
+            put(users::link).delete(users::unlink),
+        )
         .route("/admin/api/layout/{name}", put(layout::save))
         .route("/admin/api/layout/{name}/fields", get(layout::fields))
         .layer(SetResponseHeaderLayer::overriding(
@@ -448,6 +457,8 @@ pub struct AdminUserRow {
     pub salesforce_user_id: Option<String>,
     pub salesforce_user_name: Option<String>,
     pub problem: Option<String>,
+    /// How the Salesforce user was found: `manual` (linked by hand) or `email`.
+    pub link: Option<&'static str>,
     pub uci: crate::hub::UciStatus,
     pub panels_online: usize,
     /// The current call, else the most recent ended one (without the caller's number).
@@ -477,7 +488,10 @@ fn last_call(app: &AppState, login: &str) -> Option<LastCall> {
     })
 }
 
-fn user_rows(app: &AppState) -> Vec<AdminUserRow> {
+fn user_rows(
+    app: &AppState,
+    manual: &std::collections::HashMap<String, users::ManualLinks>,
+) -> Vec<AdminUserRow> {
     app.status()
         .instances
         .into_iter()
@@ -486,6 +500,16 @@ fn user_rows(app: &AppState) -> Vec<AdminUserRow> {
             i.users.into_iter().map(move |u| (name.clone(), u))
         })
         .map(|(instance, u)| AdminUserRow {
+            link: if manual
+                .get(&instance)
+                .is_some_and(|m| m.contains_key(&u.starface_login))
+            {
+                Some("manual")
+            } else if u.salesforce_user_id.is_some() {
+                Some("email")
+            } else {
+                None
+            },
             uci: app.hub.uci(&u.starface_login),
             panels_online: app.hub.panels(&u.starface_login),
             last_call: last_call(app, &u.starface_login),
@@ -551,7 +575,7 @@ async fn status(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
     Json(json!({
         "system": admin.app.status(),
         "outbox": outbox(&admin.app).await,
-        "users": user_rows(&admin.app),
+        "users": user_rows(&admin.app, &users::manual_links_by_instance(&admin.app).await),
         "uci_sessions": admin.app.uci.session_count(),
         "log_level": admin.app.log.as_ref().map(|l| l.level().to_string()),
         "restart_pending": admin.saved_since_start.load(Ordering::Relaxed),
@@ -560,11 +584,19 @@ async fn status(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
 }
 
 async fn users(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
-    Json(json!({ "users": user_rows(&admin.app) })).into_response()
+    let manual = users::manual_links_by_instance(&admin.app).await;
+    Json(json!({ "users": user_rows(&admin.app, &manual) })).into_response()
 }
 
 async fn doctor(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
-    let report = crate::doctor::run_doctor(&admin.app.config, &[]).await;
+    let manual = users::manual_links_by_instance(&admin.app).await;
+    let report = crate::doctor::run_doctor_linked(
+        &admin.app.config,
+        &[],
+        &crate::doctor::DoctorOptions::default(),
+        &manual,
+    )
+    .await;
     Json(json!({ "summary": report.summary(), "checks": report.checks })).into_response()
 }
 

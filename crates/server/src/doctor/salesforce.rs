@@ -99,6 +99,9 @@ const USER_QUERY: &str =
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct SfUser {
+    /// Matched against the admin's manual links.
+    #[serde(default)]
+    pub id: String,
     pub name: String,
     #[serde(default)]
     pub email: Option<String>,

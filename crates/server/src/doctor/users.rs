@@ -23,6 +23,7 @@ pub(crate) fn match_checks(
     inst: &InstanceConfig,
     dir: Option<&PbxDirectory>,
     sf_users: &OrgUsers,
+    manual: &crate::admin::users::ManualLinks,
 ) -> Vec<Check> {
     let group = group(inst);
     let check = |id: &str, title: String, status: CheckStatus, detail: String| {
@@ -60,8 +61,29 @@ pub(crate) fn match_checks(
     let (in_scope, _) = dir.users_in_scope(&inst.users, &inst.groups);
     let mut checks = Vec::new();
     let mut matched = Vec::new();
+    let mut by_hand = Vec::new();
     for user in &in_scope {
         let title = format!("{} ({})", user.display_name(), user.login);
+        // A link the admin made by hand resolves an e-mail mismatch.
+        if let Some(linked) = manual.get(&user.login) {
+            match sf_users.iter().find(|s| &s.id == linked) {
+                Some(sf) => by_hand.push((*user, sf)),
+                None => checks.push(
+                    check(
+                        "users.manual_link_inactive",
+                        format!("{title} is linked by hand to an inactive Salesforce user"),
+                        CheckStatus::Fail,
+                        format!(
+                            "The admin UI links {} to the Salesforce user {linked}, which is \
+                             not an active user of the org.",
+                            user.display_name()
+                        ),
+                    )
+                    .fix("On the admin UI's Users page, link the user to an active Salesforce user or remove the link."),
+                ),
+            }
+            continue;
+        }
         if user.email.trim().is_empty() {
             checks.push(
                 check(
@@ -102,6 +124,17 @@ pub(crate) fn match_checks(
         matched.len(),
         in_scope.len()
     );
+    if !by_hand.is_empty() {
+        detail.push_str(&format!(
+            "; {} linked by hand in the admin UI ({})",
+            by_hand.len(),
+            by_hand
+                .iter()
+                .map(|(u, s)| format!("{} -> {}", u.display_name(), s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !case_only.is_empty() {
         detail.push_str(&format!(
             " ({}: the addresses differ in upper/lower case only, which is fine)",
@@ -114,7 +147,7 @@ pub(crate) fn match_checks(
         check(
             "users.match",
             title.to_owned(),
-            if matched.is_empty() && !in_scope.is_empty() {
+            if matched.is_empty() && by_hand.is_empty() && !in_scope.is_empty() {
                 CheckStatus::Fail
             } else {
                 CheckStatus::Ok
@@ -130,7 +163,9 @@ pub(crate) fn match_checks(
         let Some(email) = sf.email.as_deref().filter(|e| !e.trim().is_empty()) else {
             continue;
         };
-        if in_scope.iter().any(|u| same_email(&u.email, email)) {
+        if in_scope.iter().any(|u| same_email(&u.email, email))
+            || by_hand.iter().any(|(_, s)| s.id == sf.id)
+        {
             continue;
         }
         match dir.users.iter().find(|u| same_email(&u.email, email)) {

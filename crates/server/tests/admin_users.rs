@@ -1,0 +1,216 @@
+//! Manual user links on the admin UI's Users page against both emulators: a STARFACE user
+//! whose e-mail matches no Salesforce user is linked by hand, shown as "manual", kept by the
+//! instance's own e-mail match, counted as resolved by the doctor, and removable.
+
+#![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ctibridge_config::Config;
+use ctibridge_domain::LoginUrl;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Admin {
+    async fn sign_in(base: &str) -> Admin {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/admin/api/login"))
+            .json(&json!({"login": "0001", "password": "admin-pass"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let body: Value = resp.json().await.unwrap();
+        Admin {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            cookie,
+            csrf: body["csrf"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn user(&self, login: &str) -> Value {
+        let (_, users) = self
+            .call(reqwest::Method::GET, "/admin/api/users", None)
+            .await;
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["starface_login"] == login)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[tokio::test]
+async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
+    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let pbx = ctibridge_emulator_starface::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::demo(
+        dir.path().to_path_buf(),
+        addr,
+        pbx.url().clone(),
+        LoginUrl::parse(org.url().as_str()).unwrap().0,
+    );
+    config.instances[0].sync_interval = Duration::from_secs(1);
+    let name = config.instances[0].name.clone();
+    let path_name = name.replace(' ', "%20");
+    let running = ctibridge_server::start_with(
+        config,
+        None,
+        ctibridge_server::StartOptions {
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .unwrap();
+    let admin = Admin::sign_in(&format!("http://{addr}")).await;
+
+    // Frank's e-mail (frank.fremd@example.org) belongs to no Salesforce user.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while admin.user("1005").await["problem"].is_null() {
+        assert!(tokio::time::Instant::now() < deadline, "Frank never listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, org_users) = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("/admin/api/users/{path_name}/salesforce-users"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{org_users}");
+    let gina = org_users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["Name"] == "Gina Gone")
+        .unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let link_path = |login: &str| format!("/admin/api/users/{path_name}/{login}/link");
+    let (status, body) = admin
+        .call(
+            reqwest::Method::PUT,
+            &link_path("1005"),
+            Some(json!({"salesforce_user_id": gina})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let frank = admin.user("1005").await;
+    assert_eq!(frank["link"], "manual", "{frank}");
+    assert_eq!(frank["salesforce_user_name"], "Gina Gone");
+    assert!(frank["problem"].is_null(), "{frank}");
+    // Ben matches by e-mail.
+    assert_eq!(admin.user("1001").await["link"], "email");
+
+    // The instance's own matching (each sync cycle) keeps the manual link.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let frank = admin.user("1005").await;
+    assert_eq!(frank["salesforce_user_id"], gina.as_str(), "{frank}");
+    assert_eq!(frank["link"], "manual");
+
+    // One Salesforce user, one STARFACE user.
+    let (status, body) = admin
+        .call(
+            reqwest::Method::PUT,
+            &link_path("1003"),
+            Some(json!({"salesforce_user_id": gina})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // The doctor counts it resolved.
+    let (_, report) = admin
+        .call(reqwest::Method::POST, "/admin/api/doctor", None)
+        .await;
+    let checks = report["checks"].as_array().unwrap();
+    let text = serde_json::to_string(checks).unwrap();
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c["id"] == "users.starface_without_salesforce"
+                && c["title"].as_str().unwrap().contains("1005")),
+        "{text}"
+    );
+    assert!(text.contains("linked by hand"), "{text}");
+    assert!(
+        !text.contains("gina.gone@example.com"),
+        "Gina counts as linked: {text}"
+    );
+
+    // Removed: the mismatch is back, in the page and in the doctor.
+    let (status, body) = admin
+        .call(reqwest::Method::DELETE, &link_path("1005"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let frank = admin.user("1005").await;
+    assert!(frank["link"].is_null(), "{frank}");
+    assert!(
+        frank["problem"]
+            .as_str()
+            .unwrap()
+            .contains("frank.fremd@example.org"),
+        "{frank}"
+    );
+    let (status, _) = admin
+        .call(reqwest::Method::DELETE, &link_path("1005"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, report) = admin
+        .call(reqwest::Method::POST, "/admin/api/doctor", None)
+        .await;
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "users.starface_without_salesforce"),
+        "{report}"
+    );
+    running.shutdown().await;
+    drop((org, pbx));
+}
