@@ -48,6 +48,10 @@ struct SyncArgs {
     /// after the sizes; 0: skip.
     #[arg(long, default_value_t = 20_000)]
     export_contacts: usize,
+    /// The `ctibridge` binary whose `sync --full` is run as a process of its own for its peak
+    /// memory; default: the one next to this tool, when there is one.
+    #[arg(long)]
+    cli: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -323,8 +327,20 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
 }
 
 async fn sync_main(rt: &Runtimes, a: SyncArgs) -> anyhow::Result<()> {
+    let cli = a.cli.clone().or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .map(|exe| exe.with_file_name("ctibridge"))
+            .filter(|p| p.is_file())
+    });
+    match &cli {
+        Some(p) => println!("CLI for the separate-process sync: {}", p.display()),
+        None => println!(
+            "no `ctibridge` binary next to this tool: the separate-process sync is skipped"
+        ),
+    }
     for &n in &a.sizes {
-        sync_bench::run_size(rt, n, &a.changes).await?;
+        sync_bench::run_size(rt, n, &a.changes, cli.as_deref()).await?;
     }
     if a.export_contacts > 0 {
         sync_bench::run_export(rt, a.export_contacts).await?;

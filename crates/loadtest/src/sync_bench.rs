@@ -271,7 +271,12 @@ fn apply_changes(
 
 /// One size: seed the org, full sync, the index from the store, then a round of incremental
 /// cycles, one per entry of `changes` (after a cycle without changes, the fixed cost).
-pub async fn run_size(rt: &Runtimes, n: usize, changes: &[usize]) -> anyhow::Result<()> {
+pub async fn run_size(
+    rt: &Runtimes,
+    n: usize,
+    changes: &[usize],
+    cli: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let (contacts, leads, accounts) = split(n);
     let lo: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let rss0 = sys::rss();
@@ -348,6 +353,19 @@ pub async fn run_size(rt: &Runtimes, n: usize, changes: &[usize]) -> anyhow::Res
         building.as_secs_f64(),
         mb(loaded.index_bytes)
     );
+
+    if let Some(cli) = cli {
+        let (cli, org_url, pbx_url) = (cli.to_owned(), org.url().clone(), pbx.url().clone());
+        let run =
+            tokio::task::spawn_blocking(move || cli_full_sync(&cli, &org_url, &pbx_url)).await??;
+        println!(
+            "  the same full sync by `ctibridge sync --full` in a process of its own: {:.1} s ({:.0} records/s), exit {}, peak RSS (VmHWM) {:.0} MB",
+            run.wall.as_secs_f64(),
+            full.records_read() as f64 / run.wall.as_secs_f64().max(1e-9),
+            if run.success { "0" } else { "FAILED" },
+            mb(run.peak)
+        );
+    }
 
     if !changes.is_empty() {
         let needed = changes.iter().map(|&k| k.max(1)).sum::<usize>();
@@ -461,12 +479,89 @@ pub async fn run_export(rt: &Runtimes, contacts: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the `ctibridge sync --full` child process cost.
+#[derive(Debug, Clone)]
+pub struct CliRun {
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// The child's peak RSS (`VmHWM`, last read before it exited), bytes.
+    pub peak: u64,
+    /// Whether it exited with 0.
+    pub success: bool,
+}
+
+/// A configuration file for the CLI: the demo instance against these emulators, no export.
+fn cli_config(data_dir: &std::path::Path, org: &url::Url, pbx: &url::Url) -> String {
+    let q = |s: &str| serde_json::Value::from(s).to_string();
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1/\"\ndata_dir = {}\n\n\
+         [starface]\nurl = {}\nadmin_login = \"0001\"\nadmin_password = \"admin-pass\"\n\n\
+         [[instance]]\nname = \"Salesforce Demo\"\ngroups = [\"Sales\"]\nimport_contacts = false\n\n\
+         [instance.salesforce]\nlogin_url = {}\nclient_id = \"demo-consumer-key\"\nclient_secret = \"demo-consumer-secret\"\n",
+        q(&data_dir.to_string_lossy()),
+        q(pbx.as_str()),
+        q(org.as_str()),
+    )
+}
+
+/// Runs `cli sync --full` in a process of its own against the org, into a fresh data
+/// directory, reading its peak RSS every 20 ms: the sync's memory without the emulator's.
+pub fn cli_full_sync(
+    cli: &std::path::Path,
+    org: &url::Url,
+    pbx: &url::Url,
+) -> anyhow::Result<CliRun> {
+    let dir = tempfile::tempdir().context("temporary data directory")?;
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data)?;
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, cli_config(&data, org, pbx))?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(cli)
+        .arg("sync")
+        .arg("--full")
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", cli.display()))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            peak = peak.max(sys::status_kb(&s, "VmHWM:").unwrap_or(0) * 1024);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = started.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        eprintln!("ctibridge sync --full failed: {}", err.trim());
+    }
+    Ok(CliRun {
+        wall,
+        peak,
+        success: status.success(),
+    })
+}
+
 /// Milliseconds per change of a cycle that took `wall` for `k` changes.
 pub fn per_change_ms(wall: Duration, k: usize) -> f64 {
     wall.as_secs_f64() * 1000.0 / k.max(1) as f64
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
     use super::*;
 
@@ -487,6 +582,27 @@ mod tests {
         assert_eq!(change_mix(1), (1, 0, 0));
         assert_eq!(change_mix(100), (60, 20, 20));
         assert_eq!(change_mix(10_000), (6_000, 2_000, 2_000));
+    }
+
+    #[test]
+    fn the_cli_config_names_the_emulators_and_quotes_the_path() {
+        let org = url::Url::parse("http://127.0.0.1:4001/").unwrap();
+        let pbx = url::Url::parse("http://127.0.0.1:4002/").unwrap();
+        let text = cli_config(std::path::Path::new("/tmp/a \"b\""), &org, &pbx);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = ctibridge_config::Config::load(Some(&path), Vec::new())
+            .unwrap()
+            .config;
+        assert_eq!(
+            config.server.data_dir,
+            std::path::PathBuf::from("/tmp/a \"b\"")
+        );
+        assert_eq!(config.starface.url, pbx);
+        let inst = &config.instances[0];
+        assert!(!inst.import_contacts);
+        assert_eq!(inst.salesforce.login_url.as_str(), "http://127.0.0.1:4001");
     }
 
     #[test]
