@@ -62,6 +62,9 @@ const TEXT = {
     'calls.unknown': 'Record created for an unknown caller', 'calls.title': 'Calls logged as Tasks',
     'users.link': 'Link', 'users.manual': 'manual', 'users.by_email': 'e-mail', 'users.link_by_hand': 'Link by hand', 'users.unlink': 'Remove link',
     'users.pick': '– Salesforce user –', 'users.link_save': 'Link', 'users.link_help': 'Links this STARFACE user to a Salesforce user although their e-mail addresses differ.',
+    'status.cap': 'daily cap for the sync: {cap}', 'users.set_password': 'Set STARFACE password', 'users.password': 'STARFACE password of {login}',
+    'users.password_help': 'For the user\'s UCI session (call events), as the panel asks it; checked with STARFACE, stored only as SHA-512, encrypted.',
+    'users.password_saved': 'The STARFACE password of {login} is stored; the UCI session starts.',
     'users.linked': '{login} is linked to {name} by hand.', 'users.unlinked': 'The manual link of {login} was removed; the e-mail match applies again.',
     yes: 'yes', no: 'no', loading: 'loading…', error: 'Error: {msg}',
   },
@@ -121,6 +124,9 @@ const TEXT = {
     'calls.unknown': 'Datensatz für unbekannte Anrufer', 'calls.title': 'Als Aufgabe protokollierte Anrufe',
     'users.link': 'Verknüpfung', 'users.manual': 'manuell', 'users.by_email': 'E-Mail', 'users.link_by_hand': 'Manuell verknüpfen', 'users.unlink': 'Verknüpfung entfernen',
     'users.pick': '– Salesforce-Benutzer –', 'users.link_save': 'Verknüpfen', 'users.link_help': 'Verknüpft diesen STARFACE-Benutzer mit einem Salesforce-Benutzer, obwohl die E-Mail-Adressen verschieden sind.',
+    'status.cap': 'Tagesobergrenze der Synchronisation: {cap}', 'users.set_password': 'STARFACE-Passwort setzen', 'users.password': 'STARFACE-Passwort von {login}',
+    'users.password_help': 'Für die UCI-Sitzung des Benutzers (Anrufereignisse), wie sie das Panel abfragt; wird bei STARFACE geprüft und nur als SHA-512 verschlüsselt gespeichert.',
+    'users.password_saved': 'Das STARFACE-Passwort von {login} ist gespeichert; die UCI-Sitzung startet.',
     'users.linked': '{login} ist jetzt manuell mit {name} verknüpft.', 'users.unlinked': 'Die manuelle Verknüpfung von {login} wurde entfernt; es gilt wieder der E-Mail-Abgleich.',
     yes: 'ja', no: 'nein', loading: 'lädt…', error: 'Fehler: {msg}',
   },
@@ -230,7 +236,9 @@ async function loadStatus() {
     <span class="muted">${esc(t('status.users'))}</span><span>${esc(sf.users)} / ${esc(sf.groups)}</span>
     <span class="muted">${esc(t('status.checked'))}</span><span>${esc(when(sf.checked_at))}</span></div></section>`;
   for (const i of s.instances) {
-    const usage = i.api_usage ? `${i.api_usage.used} / ${i.api_usage.limit} (${Math.round((100 * i.api_usage.used) / Math.max(1, i.api_usage.limit))} %)` : '–';
+    let usage = i.api_usage ? `${i.api_usage.used} / ${i.api_usage.limit} (${Math.round((100 * i.api_usage.used) / Math.max(1, i.api_usage.limit))} %)` : '–';
+    const cap = (d.api_caps || {})[i.name];
+    if (cap != null) usage += `; ${t('status.cap', { cap })}`;
     const records = Object.entries(i.records || {}).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join(', ') || '–';
     const sync = syncHtml(i.sync);
     html += `<section class="status-instance" data-instance="${esc(i.name)}"><h2>${esc(i.name)} <span class="muted">${esc(i.description)}</span></h2><div class="kv">
@@ -298,7 +306,8 @@ function usersTable(rows, withInstance) {
     <td>${u.salesforce_user_id ? `${esc(u.salesforce_user_name)} <span class="muted">${esc(u.salesforce_user_id)}</span>` : '–'}
       ${u.problem ? `<div class="problem">${esc(u.problem)}</div>` : ''}</td>
     ${withInstance ? `<td class="user-link-cell">${linkCell(u)}</td>` : ''}
-    <td>${pill(u.uci.state)}${u.uci.detail ? ` <span class="muted">${esc(u.uci.detail)}</span>` : ''}</td>
+    <td class="user-uci-cell">${pill(u.uci.state)}${u.uci.detail ? ` <span class="muted">${esc(u.uci.detail)}</span>` : ''}
+      ${withInstance && u.starface_login ? ` <button type="button" class="small user-password" data-instance="${esc(u.instance)}" data-login="${esc(u.starface_login)}">${esc(t('users.set_password'))}</button>` : ''}</td>
     <td>${u.panels_online ? pill('ok', t('users.online', { n: u.panels_online })) : `<span class="muted">${esc(t('users.offline'))}</span>`}</td>
     <td>${u.last_call ? `${esc(when(u.last_call.started_at))} <span class="muted">${esc(u.last_call.direction)}, ${esc(u.last_call.outcome || u.last_call.state)}</span>` : '–'}</td></tr>`).join('');
   return `<table><thead>${head}</thead><tbody>${body}</tbody></table>`;
@@ -326,6 +335,29 @@ function wireUserLinks() {
         await loadUsers(true);
         banner(t('users.unlinked', { login: b.dataset.login }));
       } catch (e) { showError(e); }
+    });
+  }
+  for (const b of document.querySelectorAll('.user-password')) {
+    b.addEventListener('click', () => {
+      linking = true;
+      const cell = b.closest('td');
+      const { instance, login } = b.dataset;
+      cell.innerHTML = `<label class="hint">${esc(t('users.password', { login }))}<input type="password" class="user-password-input" autocomplete="new-password"></label>
+        <div class="hint muted">${esc(t('users.password_help'))}</div>
+        <button type="button" class="small brand user-password-save">${esc(t('inst.save'))}</button>
+        <button type="button" class="small user-password-cancel">${esc(t('inst.cancel'))}</button><div class="user-password-error problem"></div>`;
+      cell.querySelector('.user-password-input').focus();
+      cell.querySelector('.user-password-cancel').addEventListener('click', () => { linking = false; loadUsers(true).catch(showError); });
+      cell.querySelector('.user-password-save').addEventListener('click', async () => {
+        const input = cell.querySelector('.user-password-input');
+        try {
+          await api('PUT', `/admin/api/users/${encodeURIComponent(instance)}/${encodeURIComponent(login)}/starface-password`, { password: input.value });
+          input.value = '';
+          linking = false;
+          await loadUsers(true);
+          banner(t('users.password_saved', { login }));
+        } catch (e) { cell.querySelector('.user-password-error').textContent = e.message; }
+      });
     });
   }
   for (const b of document.querySelectorAll('.user-link')) {

@@ -201,5 +201,34 @@ test('admin links a STARFACE user to a Salesforce user by hand, sees it as manua
   await page.click('a[data-page="users"]');
   await page.click('tr[data-login="1005"] .user-unlink');
   await page.waitForSelector('tr.mismatch[data-login="1005"] .user-link');
+
+  // The admin sets Clara's STARFACE password for her UCI session; a wrong one is refused.
+  await page.click('tr[data-login="1002"] .user-password');
+  await page.fill('tr[data-login="1002"] .user-password-input', 'not-hers');
+  await page.click('tr[data-login="1002"] .user-password-save');
+  await page.waitForFunction(() => document.querySelector('tr[data-login="1002"] .user-password-error').textContent.includes('refused'));
+  await page.fill('tr[data-login="1002"] .user-password-input', 'clara-pass');
+  await page.click('tr[data-login="1002"] .user-password-save');
+  await page.waitForSelector('tr[data-login="1002"] .user-uci-cell .pill.active', { timeout: 20000 });
+  assert.match(await page.textContent('#banner'), /password of 1002 is stored/);
+  assert.deepEqual(problems, []);
+});
+
+test('a daily API cap set in the admin UI pauses the background sync, and the Status page says so', T, async (t) => {
+  const demo = await startDemo(t);
+  const browser = await launchBrowser(t);
+  const { page, problems } = await openAdmin(browser, demo);
+  await signInAsPbxAdmin(page);
+  await page.click('a[data-page="cards"]');
+  const inst = '.cards-instance[data-instance="Salesforce Demo"]';
+  await page.fill(`${inst} .card-cap`, '1');
+  await page.click(`${inst} .card-save`);
+  await page.waitForSelector('#cards-saved');
+  await page.click('a[data-page="status"]');
+  const box = '.status-instance[data-instance="Salesforce Demo"]';
+  await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent || '').includes('paused: daily cap 1 reached'), box, { timeout: 20000 });
+  assert.match(await page.textContent(`${box} .api-usage`), /daily cap for the sync: 1/);
+  const status = await page.evaluate(async () => (await fetch('/api/status')).json());
+  assert.match(status.instances[0].sync.paused.reason, /^paused: daily cap 1 reached/);
   assert.deepEqual(problems, []);
 });

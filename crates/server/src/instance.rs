@@ -80,6 +80,7 @@ pub async fn run(
             None
         }
     };
+    let settings_changed = engine.settings_changed().unwrap_or_default();
     let mut sf_users: Option<Vec<SfUser>> = None;
     let mut next_users = Instant::now();
     let mut next_cycle = Instant::now();
@@ -121,6 +122,8 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next_cycle.min(next_users)) => {}
+            // New card fields or a new API cap: a cycle now reads them.
+            _ = settings_changed.notified() => next_cycle = Instant::now(),
             changed = directory.changed() => {
                 if changed.is_err() {
                     return;

@@ -333,6 +333,8 @@ async fn the_daily_api_cap_pauses_the_background_sync_and_the_status_says_so() {
     );
     let listed = admin.get("/admin/api/layout").await;
     assert_eq!(listed["instances"][0]["daily_api_cap"], 4000);
+    let admin_status = admin.get("/admin/api/status").await;
+    assert_eq!(admin_status["api_caps"][name.as_str()], 4000);
     assert!(
         listed["instances"][0]["paused"]
             .as_str()

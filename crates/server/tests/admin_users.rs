@@ -214,3 +214,97 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
     running.shutdown().await;
     drop((org, pbx));
 }
+
+#[tokio::test]
+async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_only_its_hash_is_kept()
+ {
+    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let pbx = ctibridge_emulator_starface::spawn(lo, Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::demo(
+        dir.path().to_path_buf(),
+        addr,
+        pbx.url().clone(),
+        LoginUrl::parse(org.url().as_str()).unwrap().0,
+    );
+    let path_name = config.instances[0].name.replace(' ', "%20");
+    let running = ctibridge_server::start_with(
+        config,
+        None,
+        ctibridge_server::StartOptions {
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .unwrap();
+    let admin = Admin::sign_in(&format!("http://{addr}")).await;
+    let path = |login: &str| format!("/admin/api/users/{path_name}/{login}/starface-password");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while admin.user("1002").await.is_null() {
+        assert!(tokio::time::Instant::now() < deadline, "Clara never listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(admin.user("1002").await["uci"]["state"], "no_credentials");
+
+    let (status, body) = admin
+        .call(
+            reqwest::Method::PUT,
+            &path("1002"),
+            Some(json!({"password": "wrong"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("refused"),
+        "{body}"
+    );
+    let (status, _) = admin
+        .call(
+            reqwest::Method::PUT,
+            &path("9999"),
+            Some(json!({"password": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = admin
+        .call(
+            reqwest::Method::PUT,
+            &path("1002"),
+            Some(json!({"password": "clara-pass"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    use ctibridge_store::CredentialStore;
+    use secrecy::ExposeSecret;
+    let stored = running
+        .state()
+        .store
+        .get_credential(&ctibridge_server::uci::credential_key("1002"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.expose_secret(),
+        ctibridge_starface::auth::password_sha512_hex("clara-pass")
+    );
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while admin.user("1002").await["uci"]["state"] != "active" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the UCI session never started: {}",
+            admin.user("1002").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.shutdown().await;
+    drop((org, pbx));
+}

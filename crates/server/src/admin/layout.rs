@@ -231,6 +231,7 @@ pub async fn save(
     if let Some(lookup) = admin.app.lookup(&name) {
         lookup.cards.set_layout(live.layout.clone());
         lookup.index.set_priority(&live.priority);
+        lookup.cards.notify_settings_changed();
     }
     tracing::info!(admin = %authed.session.user, instance = %name, "card layout, priority and API cap saved; the next sync reads new fields");
     Ok(Json(json!({

@@ -119,6 +119,10 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/api/users/{instance}/{login}/link",
             put(users::link).delete(users::unlink),
         )
+        .route(
+            "/admin/api/users/{instance}/{login}/starface-password",
+            put(users::set_password),
+        )
         .route("/admin/api/layout/{name}", put(layout::save))
         .route("/admin/api/layout/{name}/fields", get(layout::fields))
         .layer(SetResponseHeaderLayer::overriding(
@@ -571,8 +575,24 @@ async fn outbox(app: &AppState) -> serde_json::Map<String, serde_json::Value> {
     out
 }
 
+/// The daily API cap of each running instance (see [`settings`]).
+async fn caps(app: &AppState) -> serde_json::Map<String, serde_json::Value> {
+    use ctibridge_store::InstanceStore;
+    let mut out = serde_json::Map::new();
+    for inst in &app.config.instances {
+        if let Ok(Some(row)) = app.store.get_instance(&inst.name).await
+            && let Ok(s) = settings::load(&app.store, row.id).await
+            && let Some(cap) = s.to_live().daily_api_cap
+        {
+            out.insert(inst.name.clone(), json!(cap));
+        }
+    }
+    out
+}
+
 async fn status(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
     Json(json!({
+        "api_caps": caps(&admin.app).await,
         "system": admin.app.status(),
         "outbox": outbox(&admin.app).await,
         "users": user_rows(&admin.app, &users::manual_links_by_instance(&admin.app).await),

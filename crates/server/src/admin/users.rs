@@ -239,3 +239,65 @@ pub async fn unlink(
             .into_response(),
     )
 }
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    password: String,
+}
+
+/// Sets a user's STARFACE password for the UCI session, as the panel's own prompt does (only
+/// its SHA-512 is stored, encrypted), after the PBX accepted it: for users who never open the
+/// panel themselves, or whose stored password went stale.
+pub async fn set_password(
+    State(admin): State<Arc<Admin>>,
+    authed: Authed,
+    Path((instance, login)): Path<(String, String)>,
+    Json(body): Json<PasswordBody>,
+) -> Result<Response, AdminError> {
+    use ctibridge_starface::rest::{RestClient, RestError};
+    use secrecy::SecretString;
+    let app = &admin.app;
+    instance_id(app, &instance).await?;
+    let cfg = app
+        .instance(&instance)
+        .ok_or_else(|| AdminError::NotFound(format!("no running instance {instance:?}")))?;
+    let dir = app.pbx_directory().ok_or_else(|| {
+        AdminError::Upstream("the STARFACE user list is not read yet: try again in a moment".into())
+    })?;
+    let (scope, _) = dir.users_in_scope(&cfg.users, &cfg.groups);
+    if !scope.iter().any(|u| u.login == login) {
+        return Err(AdminError::NotFound(format!(
+            "no STARFACE user {login:?} in the users or groups of {instance:?}"
+        )));
+    }
+    if body.password.is_empty() || body.password.len() > 256 {
+        return Err(AdminError::BadRequest(
+            "enter the user's STARFACE password".into(),
+        ));
+    }
+    let password = SecretString::from(body.password);
+    // A wrong password stored would only show later as a refused UCI session: ask the PBX now.
+    let client = RestClient::new(&app.config.starface.url, &login, password.clone())
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    match client.check_login().await {
+        Ok(()) => client.logout().await,
+        Err(RestError::LoginRefused { .. }) => {
+            return Err(AdminError::BadRequest(format!(
+                "STARFACE refused this password for {login}: check it in the STARFACE web interface"
+            )));
+        }
+        Err(e) => {
+            return Err(AdminError::Upstream(format!(
+                "cannot check the password with STARFACE: {e}"
+            )));
+        }
+    }
+    crate::uci::set_credentials(app, &login, &password)
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    tracing::info!(admin = %authed.session.user, %instance, starface = %login, "STARFACE password set for the UCI session in the admin UI");
+    Ok(
+        Json(json!({ "instance": instance, "starface_login": login, "stored": true }))
+            .into_response(),
+    )
+}

@@ -12,7 +12,7 @@ use ctibridge_salesforce::{ApiUsage, SalesforceClient};
 use ctibridge_starface::rest::RestClient;
 use ctibridge_store::{
     InstanceId, InstanceSpec, InstanceStore, Record, RecordStore, SqliteStore, StoreError,
-    StoredRecord, SyncStateStore, SyncWatermark,
+    StoredBatch, SyncStateStore, SyncWatermark,
 };
 use futures::TryStreamExt;
 use serde::de::DeserializeOwned;
@@ -226,8 +226,19 @@ fn note_numbers(
             .iter()
             .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
             .count();
-        *unreadable.entry(r.object_type.clone()).or_default() += bad;
-        let samples = samples.entry(r.object_type.clone()).or_default();
+        // Looked up before entry(): a load notes a million records of three objects.
+        match unreadable.get_mut(&r.object_type) {
+            Some(n) => *n += bad,
+            None => {
+                unreadable.insert(r.object_type.clone(), bad);
+            }
+        }
+        if !samples.contains_key(&r.object_type) {
+            samples.insert(r.object_type.clone(), Vec::new());
+        }
+        let Some(samples) = samples.get_mut(&r.object_type) else {
+            continue;
+        };
         if samples.len() < SAMPLES_PER_OBJECT
             && let Some(e) = r
                 .phones
@@ -252,15 +263,12 @@ struct Loaded {
 /// changed since they were stored.
 fn build_from_store(
     parts: &LiveParts,
-    batches: &mut tokio::sync::mpsc::Receiver<Vec<StoredRecord>>,
+    batches: &mut tokio::sync::mpsc::Receiver<StoredBatch>,
 ) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded::default();
     let mut stored_current = None;
     while let Some(batch) = batches.blocking_recv() {
-        let records = batch
-            .into_iter()
-            .map(StoredRecord::decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let records = batch.decode()?;
         let current = *stored_current.get_or_insert_with(|| {
             let current = parts.stored_numbers_current(&records, RULES_SAMPLE);
             if !current {
@@ -811,8 +819,9 @@ impl Engine {
     /// Fills the index from the store, so that calls are matched before Salesforce answers,
     /// and publishes it when the store held records. Returns how many it loaded.
     ///
-    /// SQLite's worker thread reads the rows while a blocking thread decodes them and builds
-    /// index and cards (from the E.164 forms stored with the numbers): a core each.
+    /// SQLite's worker thread reads batches of rows (as JSON arrays) while a blocking thread
+    /// decodes them and builds index and cards (from the E.164 forms stored with the
+    /// numbers): a core each.
     pub async fn load(&mut self) -> Result<usize, SyncError> {
         let (store, instance) = (&self.store, self.instance);
         let Some(live) = self.live.as_mut() else {
@@ -827,21 +836,13 @@ impl Engine {
         let parts = live.parts.clone();
         let builder = tokio::task::spawn_blocking(move || build_from_store(&parts, &mut rx));
         let read = async {
-            let records = store.stream_stored(instance);
-            let mut records = std::pin::pin!(records);
-            let mut batch = Vec::with_capacity(LOAD_BATCH);
-            while let Some(r) = records.try_next().await? {
-                batch.push(r);
-                if batch.len() >= LOAD_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
-                    if tx.send(full).await.is_err() {
-                        // The builder stopped on an error, which it returns.
-                        break;
-                    }
+            let batches = store.stream_stored(instance, LOAD_BATCH);
+            let mut batches = std::pin::pin!(batches);
+            while let Some(batch) = batches.try_next().await? {
+                if tx.send(batch).await.is_err() {
+                    // The builder stopped on an error, which it returns.
+                    break;
                 }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(batch).await;
             }
             drop(tx);
             Ok::<(), StoreError>(())
@@ -1244,6 +1245,11 @@ impl Engine {
             api_usage: self.client.api_usage(),
             link: self.link.clone(),
         }
+    }
+
+    /// Woken when the admin changes the instance's settings (card layout, priority, API cap).
+    pub fn settings_changed(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.live.as_ref().map(|l| l.parts.cards.settings_changed())
     }
 
     /// Marks the Salesforce link failed (a user-list read that failed for good).
