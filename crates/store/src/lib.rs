@@ -31,7 +31,7 @@ pub use outbox::{
     OutboxItem, OutboxState, OutboxStore,
 };
 pub use record::{
-    CachedRecord, PhoneValue, Record, RecordCount, RecordKey, RecordStore, StoredRecord,
+    CachedRecord, PhoneValue, Record, RecordCount, RecordKey, RecordStore, StoredBatch,
 };
 pub use sqlite::{DB_FILE, KEY_FILE, SqliteStore};
 pub use sync_state::{ContactLink, SyncStateStore, SyncWatermark};

@@ -51,38 +51,43 @@ pub struct CachedRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A cached record as a start reads it: what the index and the cards need, its JSON columns
-/// still encoded, so that a start decodes them beside the read ([`StoredRecord::decode`])
-/// instead of in it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRecord {
-    /// The Salesforce object type.
-    pub object_type: String,
-    /// The Salesforce id.
-    pub sf_id: String,
-    /// The display name.
-    pub name: String,
-    /// The `fields` column: a JSON object.
-    pub fields_json: String,
-    /// The `phones` column: a JSON array of [`PhoneValue`].
-    pub phones_json: String,
-    /// Salesforce's `SystemModstamp`.
-    pub system_modstamp: Option<DateTime<Utc>>,
+/// Cached records as a start reads them: a batch of rows that SQLite put into one JSON array
+/// (`[[object_type, sf_id, name, fields, phones, system_modstamp], ...]`), so that a million
+/// records cross from SQLite in a few hundred values instead of a million rows, and are
+/// decoded beside the read ([`StoredBatch::decode`]) instead of in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The JSON array.
+    pub json: String,
 }
 
-impl StoredRecord {
-    /// The record with its JSON columns decoded.
-    pub fn decode(self) -> Result<Record, StoreError> {
-        Ok(Record {
-            fields: serde_json::from_str(&self.fields_json)
-                .map_err(|e| StoreError::corrupt("record fields", e))?,
-            phones: serde_json::from_str(&self.phones_json)
-                .map_err(|e| StoreError::corrupt("record phones", e))?,
-            object_type: self.object_type,
-            sf_id: self.sf_id,
-            name: self.name,
-            system_modstamp: self.system_modstamp,
-        })
+/// One row of a [`StoredBatch`].
+type StoredRow = (
+    String,
+    String,
+    String,
+    serde_json::Map<String, serde_json::Value>,
+    Vec<PhoneValue>,
+    Option<i64>,
+);
+
+impl StoredBatch {
+    /// The records of the batch.
+    pub fn decode(&self) -> Result<Vec<Record>, StoreError> {
+        let rows: Vec<StoredRow> = serde_json::from_str(&self.json)
+            .map_err(|e| StoreError::corrupt("cached records", e))?;
+        rows.into_iter()
+            .map(|(object_type, sf_id, name, fields, phones, stamp)| {
+                Ok(Record {
+                    object_type,
+                    sf_id,
+                    name,
+                    fields,
+                    phones,
+                    system_modstamp: crate::time::opt_from_ms(stamp)?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -140,12 +145,13 @@ pub trait RecordStore: Send + Sync {
         instance: InstanceId,
     ) -> impl Stream<Item = Result<CachedRecord, StoreError>> + Send + '_;
 
-    /// [`RecordStore::stream_records`] for a start: the records not deleted, with only the
-    /// columns the index and the cards need and their JSON not decoded yet.
+    /// [`RecordStore::stream_records`] for a start: the records not deleted, in batches of
+    /// up to `batch` records, not decoded yet.
     fn stream_stored(
         &self,
         instance: InstanceId,
-    ) -> impl Stream<Item = Result<StoredRecord, StoreError>> + Send + '_;
+        batch: usize,
+    ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_;
 
     /// The keys of the records marked deleted.
     fn deleted_record_keys(

@@ -137,12 +137,13 @@ async fn deleted_records_leave_the_stream_and_can_be_purged_or_revived() {
     let live: Vec<_> = store.stream_records(sales.id).try_collect().await.unwrap();
     assert_eq!(live.len(), 8);
     // A start reads the same live records, and decodes them to what was written.
-    let mut stored: Vec<Record> = store
-        .stream_stored(sales.id)
-        .and_then(|r| async { r.decode() })
+    let batches: Vec<_> = store
+        .stream_stored(sales.id, 3)
         .try_collect()
         .await
         .unwrap();
+    assert_eq!(batches.len(), 3);
+    let mut stored: Vec<Record> = batches.iter().flat_map(|b| b.decode().unwrap()).collect();
     stored.sort_by(|a, b| a.sf_id.cmp(&b.sf_id));
     let mut want: Vec<Record> = live.into_iter().map(|c| c.record).collect();
     want.sort_by(|a, b| a.sf_id.cmp(&b.sf_id));
@@ -226,4 +227,29 @@ async fn an_empty_batch_is_a_no_op() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test]
+async fn a_start_reads_names_and_fields_with_quotes_and_umlauts_as_written() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let mut odd = contact(1, t(3));
+    odd.name = "Jürgen \"JJ\" O'Brien \\ Müller\u{1F4DE}".into();
+    odd.fields
+        .insert("Title".into(), json!("Leiter \"Einkauf\"\n2. Etage"));
+    odd.fields.insert("Owner".into(), json!({"Name": "Zoë"}));
+    odd.fields.insert("AnnualRevenue".into(), json!(1.5e6));
+    odd.phones[0].e164 = None;
+    let plain = contact(2, t(4));
+    store
+        .upsert_records(sales.id, &[odd.clone(), plain.clone()])
+        .await
+        .unwrap();
+    let batches: Vec<_> = store
+        .stream_stored(sales.id, 2_000)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].decode().unwrap(), vec![odd, plain]);
 }

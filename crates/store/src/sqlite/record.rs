@@ -5,7 +5,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{SqliteStore, non_empty};
 use crate::time::{from_ms, now_ms, opt_from_ms, to_ms};
 use crate::{
-    CachedRecord, InstanceId, Record, RecordCount, RecordKey, RecordStore, StoreError, StoredRecord,
+    CachedRecord, InstanceId, Record, RecordCount, RecordKey, RecordStore, StoreError, StoredBatch,
 };
 
 const COLUMNS: &str =
@@ -195,26 +195,31 @@ impl RecordStore for SqliteStore {
     fn stream_stored(
         &self,
         instance: InstanceId,
-    ) -> impl Stream<Item = Result<StoredRecord, StoreError>> + Send + '_ {
-        // Six columns, no decoding: each row costs the worker thread only its copy.
-        const SQL: &str = "SELECT object_type, sf_id, name, fields, phones, system_modstamp \
-                           FROM records WHERE instance_id = ?1 AND deleted = 0";
-        type Row = (String, String, String, String, String, Option<i64>);
-        sqlx::query_as::<_, Row>(SQL)
-            .bind(instance.0)
-            .fetch(self.pool())
-            .map(|row| {
-                let (object_type, sf_id, name, fields_json, phones_json, stamp) =
-                    row.map_err(StoreError::db("reading records"))?;
-                Ok(StoredRecord {
-                    object_type,
-                    sf_id,
-                    name,
-                    fields_json,
-                    phones_json,
-                    system_modstamp: opt_from_ms(stamp)?,
-                })
-            })
+        batch: usize,
+    ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_ {
+        // sqlx hands rows over one at a time between its worker thread and the reader, ~10 us
+        // each: SQLite builds one JSON array per batch instead, walking the rowid (`+` keeps
+        // the planner off the unique index, which would need a sort).
+        const SQL: &str = "SELECT max(id), json_group_array(json_array(object_type, sf_id, \
+                           name, json(fields), json(phones), system_modstamp)) \
+                           FROM (SELECT id, object_type, sf_id, name, fields, phones, \
+                           system_modstamp FROM records \
+                           WHERE +instance_id = ?1 AND deleted = 0 AND id > ?2 \
+                           ORDER BY id LIMIT ?3)";
+        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        futures::stream::try_unfold(Some(i64::MIN), move |after| async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let (last, json): (Option<i64>, String) = sqlx::query_as(SQL)
+                .bind(instance.0)
+                .bind(after)
+                .bind(limit)
+                .fetch_one(self.pool())
+                .await
+                .map_err(StoreError::db("reading records"))?;
+            Ok(last.map(|last| (StoredBatch { json }, Some(last))))
+        })
     }
 
     async fn deleted_record_keys(
