@@ -182,3 +182,77 @@ async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doub
     assert_eq!(w.salesforce_link(), LinkState::Ok);
     w.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
+    let w = world_with(Wiring {
+        salesforce_proxy: Some(Mode::Forward),
+        salesforce_api_through_proxy: true,
+        sync_interval: Some(Duration::from_secs(1)),
+        credentials: vec![("1001", "ben-pass")],
+        wait_ready: true,
+        ..Default::default()
+    })
+    .await;
+    let state = w.running.state().clone();
+    let ben = sign_in(&w.base, "ben.utzer@example.com").await;
+    let (mut ws, _) = connect(&w.base, &ben).await;
+    let (number, _) = w.known_number();
+    // Every Task write reaches the org, and its answer is lost on the way back: what a
+    // timeout after Salesforce committed looks like to the connector.
+    let proxy = w.salesforce_proxy.as_ref().unwrap();
+    proxy.set_mode(Mode::LoseAnswerTo("/composite/sobjects"));
+    let mut ids = Vec::new();
+    for _ in 0..CALLS {
+        let id = w
+            .pbx
+            .control()
+            .play(ctibridge_emulator_starface::CallSpec {
+                target: "1001".into(),
+                number: number.clone(),
+                ring_steps: 1,
+                talk_steps: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        wait_frame(&mut ws, |v| {
+            v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
+        })
+        .await;
+        ids.push(id);
+    }
+    // The Tasks exist while the connector still counts them as not written; the retry finds
+    // them by CallObject instead of posting them again (which would lose its answer too and
+    // add a second Task).
+    let deadline = Instant::now() + SLOW_LIMIT;
+    loop {
+        let n: Vec<usize> = ids.iter().map(|id| tasks_of(&w.org, id)).collect();
+        assert!(n.iter().all(|&n| n <= 1), "a call got two Tasks: {n:?}");
+        let counts = state.store.outbox_counts(None).await.unwrap();
+        assert_eq!(counts.failed, 0, "{counts:?}");
+        if n.iter().all(|&n| n == 1) && counts.done == CALLS as u64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n:?} {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each log took a second attempt: the first one's answer was lost indeed.
+    let done = state
+        .store
+        .list_outbox(&ctibridge_store::OutboxFilter {
+            instance: None,
+            state: Some(ctibridge_store::OutboxState::Done),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.len(), CALLS);
+    for item in &done {
+        assert!(item.attempts >= 2, "written at the first attempt: {item:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in &ids {
+        assert_eq!(tasks_of(&w.org, id), 1, "call {id}");
+    }
+    w.running.shutdown().await;
+}

@@ -30,6 +30,10 @@ pub enum Mode {
     /// Pass requests through at once, hold the first chunk of each answer this long: the
     /// upstream has done the work (a Task exists) long before the client hears of it.
     AnswerDelay(Duration),
+    /// Pass requests through; when a request chunk contains this text (e.g. a request line),
+    /// reset the connection as its answer arrives: the upstream did the work, the client
+    /// never hears of it (as after a timeout).
+    LoseAnswerTo(&'static str),
 }
 
 /// A running proxy; stops when dropped.
@@ -163,7 +167,11 @@ async fn handle(
                 }
             }
         }
-        Mode::Forward | Mode::Delay(_) | Mode::CutAfter(_) | Mode::AnswerDelay(_) => {}
+        Mode::Forward
+        | Mode::Delay(_)
+        | Mode::CutAfter(_)
+        | Mode::AnswerDelay(_)
+        | Mode::LoseAnswerTo(_) => {}
     }
     let Ok(server) = TcpStream::connect(upstream).await else {
         return reset(client);
@@ -187,6 +195,8 @@ async fn handle(
     };
     // Set when a request chunk went upstream: the next answer chunk is the first of an answer.
     let mut awaiting_answer = false;
+    // Set when a request to lose the answer of went upstream.
+    let mut lose_answer = false;
     let mut sent = 0usize;
     let mut client_open = true;
     loop {
@@ -200,6 +210,13 @@ async fn handle(
                     if let Some(d) = delay() {
                         tokio::time::sleep(d).await;
                     }
+                    if let Mode::LoseAnswerTo(marker) = *live_mode.lock().unwrap()
+                        && cbuf[..n]
+                            .windows(marker.len())
+                            .any(|w| w == marker.as_bytes())
+                    {
+                        lose_answer = true;
+                    }
                     if server.write_all(&cbuf[..n]).await.is_err() {
                         return reset(client);
                     }
@@ -212,6 +229,9 @@ async fn handle(
                     return;
                 }
                 Ok(n) => {
+                    if lose_answer {
+                        return reset(client);
+                    }
                     if let Some(d) = delay() {
                         tokio::time::sleep(d).await;
                     }
