@@ -57,15 +57,45 @@ impl Default for DoctorOptions {
 /// Runs every check with the default options. `warnings` are those [`Config::load`] returned
 /// (`Loaded::warnings`); pass `&[]` for a configuration that was not loaded from a file.
 pub async fn run_doctor(config: &Config, warnings: &[ConfigWarning]) -> DoctorReport {
-    let manual = stored_manual_links(config).await;
-    run_doctor_linked(config, warnings, &DoctorOptions::default(), &manual).await
+    let stored = stored_settings(config).await;
+    run_doctor_stored(config, warnings, &DoctorOptions::default(), &stored).await
 }
 
-/// The manual user links the admin UI saved, when the store exists and can be read (the
-/// doctor creates no store: on a fresh install there are none).
-async fn stored_manual_links(config: &Config) -> HashMap<String, crate::admin::users::ManualLinks> {
+/// What the admin UI saved that the checks must know, by instance name.
+#[derive(Debug, Clone, Default)]
+pub struct StoredSettings {
+    /// Manual user links (STARFACE login -> Salesforce user id): resolved e-mail mismatches.
+    pub manual_links: HashMap<String, crate::admin::users::ManualLinks>,
+    /// Caller-card layouts: their fields must be readable too.
+    pub layouts: HashMap<String, crate::cards::CardLayout>,
+}
+
+/// The admin UI's manual links and card layouts of every configured instance.
+pub async fn load_stored_settings(
+    config: &Config,
+    store: &ctibridge_store::SqliteStore,
+) -> StoredSettings {
     use ctibridge_store::InstanceStore;
-    let mut out = HashMap::new();
+    let mut out = StoredSettings::default();
+    for inst in &config.instances {
+        let Ok(Some(row)) = store.get_instance(&inst.name).await else {
+            continue;
+        };
+        if let Ok(links) = crate::admin::users::manual_links(store, row.id).await {
+            out.manual_links.insert(inst.name.clone(), links);
+        }
+        if let Ok(s) = crate::admin::settings::load(store, row.id).await {
+            out.layouts
+                .insert(inst.name.clone(), (*s.to_live().layout).clone());
+        }
+    }
+    out
+}
+
+/// What the admin UI saved, when the store exists and can be read (the doctor creates no
+/// store: on a fresh install nothing was saved).
+async fn stored_settings(config: &Config) -> StoredSettings {
+    let out = StoredSettings::default();
     if !config
         .server
         .data_dir
@@ -77,18 +107,11 @@ async fn stored_manual_links(config: &Config) -> HashMap<String, crate::admin::u
     let store = match ctibridge_store::SqliteStore::open(&config.server.data_dir).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::debug!(error = %e, "doctor: no manual user links (store not readable)");
+            tracing::debug!(error = %e, "doctor: the admin UI's settings are not read (store not readable)");
             return out;
         }
     };
-    for inst in &config.instances {
-        if let Ok(Some(row)) = store.get_instance(&inst.name).await
-            && let Ok(links) = crate::admin::users::manual_links(&store, row.id).await
-        {
-            out.insert(inst.name.clone(), links);
-        }
-    }
-    out
+    load_stored_settings(config, &store).await
 }
 
 /// Runs every check.
@@ -97,17 +120,18 @@ pub async fn run_doctor_with(
     warnings: &[ConfigWarning],
     options: &DoctorOptions,
 ) -> DoctorReport {
-    run_doctor_linked(config, warnings, options, &HashMap::new()).await
+    run_doctor_stored(config, warnings, options, &StoredSettings::default()).await
 }
 
-/// Runs every check, counting the admin's manual user links (instance name -> STARFACE login
-/// -> Salesforce user id) as resolved e-mail mismatches.
-pub async fn run_doctor_linked(
+/// Runs every check with what the admin UI saved: manual user links count as resolved e-mail
+/// mismatches, and the fields of each instance's card layout must be readable.
+pub async fn run_doctor_stored(
     config: &Config,
     warnings: &[ConfigWarning],
     options: &DoctorOptions,
-    manual: &HashMap<String, crate::admin::users::ManualLinks>,
+    stored: &StoredSettings,
 ) -> DoctorReport {
+    let default_layout = crate::cards::CardLayout::default();
     let timeout = options.timeout;
     let http = reqwest::Client::builder()
         .user_agent(concat!("ctibridge-doctor/", env!("CARGO_PKG_VERSION")))
@@ -123,11 +147,10 @@ pub async fn run_doctor_linked(
         .filter(|(_, i)| i.enabled)
         .collect();
     let pbx = starface::check_admin(&config.starface, timeout);
-    let orgs = join_all(
-        enabled
-            .iter()
-            .map(|(index, inst)| salesforce::check_org(*index, inst, warnings, timeout)),
-    );
+    let orgs = join_all(enabled.iter().map(|(index, inst)| {
+        let layout = stored.layouts.get(&inst.name).unwrap_or(&default_layout);
+        salesforce::check_org(*index, inst, warnings, timeout, layout)
+    }));
     let (uci, health) = match &http {
         Ok(http) => (
             futures::future::Either::Left(starface::check_uci(config, http, timeout)),
@@ -174,7 +197,10 @@ pub async fn run_doctor_linked(
             inst,
             directory.as_ref(),
             &org.users,
-            manual.get(&inst.name).unwrap_or(&HashMap::new()),
+            stored
+                .manual_links
+                .get(&inst.name)
+                .unwrap_or(&HashMap::new()),
         ));
     }
     for (index, inst) in config

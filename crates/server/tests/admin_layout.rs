@@ -243,6 +243,30 @@ async fn a_card_layout_and_priority_set_in_the_admin_ui_apply_at_once_and_the_sy
         inst["cards"]["Lead"][0]["path"], "Company",
         "untouched: default"
     );
+
+    // The doctor checks the layout's fields: one hidden from the run-as user is named.
+    w.org.control().hide_field("Contact.Department").unwrap();
+    let resp = admin
+        .http
+        .post(format!("{}/admin/api/doctor", admin.base))
+        .header("cookie", &admin.cookie)
+        .header("x-csrf-token", &admin.csrf)
+        .send()
+        .await
+        .unwrap();
+    let report: Value = resp.json().await.unwrap();
+    let contact_read = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "salesforce.read.Contact")
+        .cloned()
+        .unwrap();
+    assert_eq!(contact_read["status"], "fail", "{contact_read}");
+    assert!(
+        contact_read.to_string().contains("Contact.Department"),
+        "{contact_read}"
+    );
     w.running.shutdown().await;
 }
 

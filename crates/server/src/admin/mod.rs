@@ -609,12 +609,12 @@ async fn users(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
 }
 
 async fn doctor(State(admin): State<Arc<Admin>>, _a: Authed) -> Response {
-    let manual = users::manual_links_by_instance(&admin.app).await;
-    let report = crate::doctor::run_doctor_linked(
+    let stored = crate::doctor::load_stored_settings(&admin.app.config, &admin.app.store).await;
+    let report = crate::doctor::run_doctor_stored(
         &admin.app.config,
         &[],
         &crate::doctor::DoctorOptions::default(),
-        &manual,
+        &stored,
     )
     .await;
     Json(json!({ "summary": report.summary(), "checks": report.checks })).into_response()

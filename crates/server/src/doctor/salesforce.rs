@@ -29,8 +29,8 @@ struct Reads {
 
 /// Every field the caller card, the sync and the address-book export read: the sync's own
 /// list, so that the doctor checks exactly what the connector queries.
-fn reads() -> [Reads; 4] {
-    let sync = |object: ObjectType| crate::sync::required_fields(&object, true);
+fn reads(layout: &crate::cards::CardLayout) -> [Reads; 4] {
+    let sync = |object: ObjectType| crate::sync::required_fields_for(&object, true, layout);
     [
         Reads {
             object: "Contact",
@@ -154,6 +154,7 @@ pub(crate) async fn check_org(
     inst: &InstanceConfig,
     warnings: &[ConfigWarning],
     timeout: Duration,
+    layout: &crate::cards::CardLayout,
 ) -> OrgOutcome {
     let group = group(inst);
     let key = |k: &str| format!("instance[{index}].salesforce.{k}");
@@ -246,7 +247,7 @@ pub(crate) async fn check_org(
     };
     tracing::debug!(instance = %inst.name, %instance_url, "doctor got a token");
 
-    let reads = reads();
+    let reads = reads(layout);
     let objects: Vec<&str> = reads.iter().map(|r| r.object).chain(["Task"]).collect();
     let describes = futures::future::join_all(objects.iter().map(|o| {
         let client = &client;
@@ -434,7 +435,7 @@ fn skip_rest(checks: &mut Vec<Check>, check: &CheckFn<'_>) {
         )
     };
     checks.push(skipped("salesforce.api_limit", "API limit headroom"));
-    for reads in &reads() {
+    for reads in &reads(&crate::cards::CardLayout::default()) {
         checks.push(skipped(
             &format!("salesforce.read.{}", reads.object),
             &format!("Read access: {}", reads.object),
