@@ -80,7 +80,7 @@ pub fn policy(instance: Option<&InstanceConfig>) -> CallPolicy {
 }
 
 /// Notes and result a user typed for a call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct CallNotes {
     pub notes: Option<String>,
     pub result: Option<String>,
@@ -209,18 +209,29 @@ pub async fn on_updates(state: &Arc<AppState>, instance: &str, updates: &[CallUp
         }
         match u.change {
             CallChange::Started => {
-                let state = state.clone();
-                let instance = instance.to_owned();
-                let call = call.clone();
-                tokio::spawn(async move { create_for_unknown(&state, &instance, &call).await });
+                {
+                    let state = state.clone();
+                    let instance = instance.to_owned();
+                    let call = call.clone();
+                    tokio::spawn(async move { create_for_unknown(&state, &instance, &call).await });
+                }
+                journal(state, instance, call).await;
             }
             CallChange::Ended => {
                 if let Err(e) = outbox::enqueue_call(state, instance, call).await {
                     warn!(call = %call.id, user = %call.user, error = %e, "cannot enqueue the call log");
                 }
             }
-            CallChange::Updated => {}
+            CallChange::Updated => journal(state, instance, call).await,
         }
+    }
+}
+
+/// Keeps the call in the store's journal until its log is enqueued (after the panel got it:
+/// the caller publishes first).
+async fn journal(state: &AppState, instance: &str, call: &Call) {
+    if let Err(e) = outbox::journal_call(state, instance, call).await {
+        warn!(call = %call.id, user = %call.user, error = %e, "cannot journal the call");
     }
 }
 
@@ -661,6 +672,17 @@ async fn put_notes(
     state
         .actions
         .set_notes(&user.starface_login, &call_id, notes.clone());
+    if let Err(e) = outbox::journal_notes(
+        &state,
+        &user.instance,
+        &user.starface_login,
+        &call_id,
+        &notes,
+    )
+    .await
+    {
+        warn!(call = %call_id, error = %e, "cannot keep the notes in the call journal");
+    }
     match outbox::enqueue_notes(&state, &user.starface_login, &call_id, &notes).await {
         Ok(log) => Json(json!({ "log": log })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()),

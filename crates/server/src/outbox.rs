@@ -8,17 +8,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ctibridge_domain::{Call, ObjectType};
+use ctibridge_domain::{Call, CallOutcome, CallTracker, Direction, ObjectType};
 use ctibridge_salesforce::{SalesforceClient, SalesforceError, composite_record};
 use ctibridge_store::{
-    Backoff, ClaimedItem, InstanceId, InstanceStore, NewOutboxItem, OutboxState, OutboxStore,
-    RecordStore, StoreError,
+    Backoff, CallJournalStore, ClaimedItem, InstanceId, InstanceStore, JournalEntry, JournalKey,
+    NewOutboxItem, OutboxState, OutboxStore, RecordStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
+use ctibridge_phone::{Number, NumberContext};
+
 use crate::actions::{CallNotes, MissedGroupCalls, policy};
+use crate::hub::{PanelCall, PanelMatch};
 use crate::state::AppState;
 
 /// Outbox kind of a call's Task.
@@ -39,6 +42,13 @@ const LIMIT_PAUSE: Duration = Duration::from_secs(5 * 60);
 const NOTES_MAX_ATTEMPTS: u32 = 30;
 /// Longest `Subject` of a Task.
 const MAX_SUBJECT: usize = 255;
+/// Longest wait after a failed request to the org (5xx, timeout): retrying one batch every
+/// half minute through an outage costs nothing, and the backlog goes out soon after the org
+/// is back. Item-level errors keep the full backoff.
+const ORG_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How often the process records that it is alive: the error of the end time of a call
+/// whose end a crash kept us from hearing.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// What the worker keeps in memory (all of it may be lost: it only saves work).
 pub struct OutboxMemory {
@@ -48,6 +58,12 @@ pub struct OutboxMemory {
     paused_until: Mutex<HashMap<String, DateTime<Utc>>>,
     instance_ids: Mutex<HashMap<String, InstanceId>>,
     notes_applied: Mutex<HashMap<String, i64>>,
+    /// When the previous process was last alive (read once, before this one writes).
+    previous_alive: tokio::sync::OnceCell<Option<DateTime<Utc>>>,
+    /// When this process started: journal rows older than this are a predecessor's.
+    started_at: DateTime<Utc>,
+    /// Failed requests in a row per instance since the org last answered.
+    org_failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Default for OutboxMemory {
@@ -62,6 +78,9 @@ impl Default for OutboxMemory {
             paused_until: Mutex::default(),
             instance_ids: Mutex::default(),
             notes_applied: Mutex::default(),
+            previous_alive: tokio::sync::OnceCell::new(),
+            started_at: Utc::now(),
+            org_failures: Mutex::default(),
         }
     }
 }
@@ -91,6 +110,19 @@ impl OutboxMemory {
 
     fn backoff(&self) -> Backoff {
         *lock(&self.backoff)
+    }
+
+    /// The org answered: its failure streak is over.
+    fn org_answered(&self, instance: &str) {
+        lock(&self.org_failures).remove(instance);
+    }
+
+    /// The org failed a request again; returns its failures in a row.
+    fn org_failed(&self, instance: &str) -> u32 {
+        let mut f = lock(&self.org_failures);
+        let n = f.entry(instance.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
     }
 
     /// Until when the outbox of an instance pauses (its API limit is spent), if it does.
@@ -126,6 +158,9 @@ pub struct CallLog {
     pub result: Option<String>,
     /// Set for missed group calls: logged only if no member answered.
     pub group: Option<String>,
+    /// Set when the end of the call was not heard and its time is estimated.
+    #[serde(default)]
+    pub end_note: Option<String>,
 }
 
 /// Notes to put into a Task that was already enqueued.
@@ -161,27 +196,333 @@ async fn instance_id(state: &AppState, name: &str) -> Result<Option<InstanceId>,
 
 /// The Salesforce user of a STARFACE user, as the instance matched them by e-mail.
 pub fn owner_of(state: &AppState, instance: &str, login: &str) -> Option<String> {
-    state
-        .status()
-        .instances
-        .iter()
-        .find(|i| i.name == instance)?
-        .users
-        .iter()
-        .find(|u| u.starface_login == login)?
-        .salesforce_user_id
-        .clone()
+    // The state offers no borrow of its status but this one: a short lock, and one string
+    // copied instead of the whole status (every user of every instance) per ended call.
+    let mut owner = None;
+    state.update_instance(instance, |i| {
+        owner = i
+            .users
+            .iter()
+            .find(|u| u.starface_login == login)
+            .and_then(|u| u.salesforce_user_id.clone());
+    });
+    owner
 }
 
 fn cut(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Enqueues the Task of an ended call if the instance logs calls of its kind. Idempotent:
-/// the PBX may report the end twice, the key keeps one item.
+/// A record a call matched, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct JournalMatch {
+    object: String,
+    id: String,
+    name: String,
+    exact: bool,
+}
+
+impl JournalMatch {
+    fn of(m: &PanelMatch) -> Self {
+        Self {
+            object: m.object.clone(),
+            id: m.id.clone(),
+            name: m.name.clone(),
+            exact: m.strength == "exact",
+        }
+    }
+
+    fn to_panel(&self) -> PanelMatch {
+        PanelMatch {
+            object: self.object.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            strength: if self.exact { "exact" } else { "switchboard" },
+            fields: Vec::new(),
+        }
+    }
+}
+
+/// What the call journal keeps of a call until its log is enqueued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Journaled {
+    call: Call,
+    #[serde(default)]
+    matches: Vec<JournalMatch>,
+    #[serde(default)]
+    notes: Option<CallNotes>,
+}
+
+fn journal_key(instance_id: InstanceId, call_id: &str, login: &str) -> JournalKey {
+    JournalKey {
+        instance_id,
+        call_id: call_id.to_owned(),
+        login: login.to_owned(),
+    }
+}
+
+fn missing(s: &Option<String>) -> bool {
+    s.as_deref().is_none_or(|v| v.trim().is_empty())
+}
+
+/// The direction of a call first seen mid-call (no state showed it yet), from which end is
+/// the user: their name, or an extension on one end and an outside number on the other.
+/// Without it the user's own extension would be taken for the far end of an outbound call.
+fn infer_direction(state: &AppState, call: &mut Call) {
+    if call.direction.is_some() {
+        return;
+    }
+    let internal = |p: &ctibridge_domain::Party| {
+        p.number.as_deref().is_some_and(|n| {
+            matches!(
+                state.normaliser.classify(n, NumberContext::FromPbx),
+                Number::Internal(_)
+            )
+        })
+    };
+    let own_name = state.pbx_directory().and_then(|d| {
+        d.users
+            .iter()
+            .find(|u| u.login == call.user.as_str())
+            .map(|u| u.display_name())
+    });
+    let named = |p: &ctibridge_domain::Party| {
+        own_name
+            .as_deref()
+            .is_some_and(|n| p.name.as_deref().is_some_and(|m| m.trim() == n))
+    };
+    let caller_is_us = named(&call.caller) || (internal(&call.caller) && !internal(&call.called));
+    let called_is_us = named(&call.called) || (internal(&call.called) && !internal(&call.caller));
+    call.direction = match (caller_is_us, called_is_us) {
+        (true, false) => Some(Direction::Outbound),
+        (false, true) => Some(Direction::Inbound),
+        _ => None,
+    };
+}
+
+/// One view of a call from what two sources saw (the journal of an earlier process and this
+/// process's tracker): the earliest start and answer, and no fact of either lost.
+fn merge_calls(old: &Call, new: &Call) -> Call {
+    let mut m = new.clone();
+    m.started_at = old.started_at.min(new.started_at);
+    m.connected_at = match (old.connected_at, new.connected_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    m.direction = new.direction.or(old.direction);
+    for (mine, theirs) in [(&mut m.caller, &old.caller), (&mut m.called, &old.called)] {
+        if missing(&mine.number) {
+            mine.number.clone_from(&theirs.number);
+        }
+        if missing(&mine.name) {
+            mine.name.clone_from(&theirs.name);
+        }
+    }
+    if m.group_id.is_none() {
+        m.group_id.clone_from(&old.group_id);
+    }
+    for s in &old.states_seen {
+        if !m.states_seen.contains(s) {
+            m.states_seen.push(s.clone());
+        }
+    }
+    m.last_event_at = old.last_event_at.max(new.last_event_at);
+    if m.is_ended() && m.connected_at.is_some() {
+        m.outcome = Some(CallOutcome::Answered);
+    }
+    m
+}
+
+fn outcome_name(o: CallOutcome) -> &'static str {
+    match o {
+        CallOutcome::Answered => "answered",
+        CallOutcome::Missed => "missed",
+        CallOutcome::NotReached => "not_reached",
+        CallOutcome::Busy => "busy",
+    }
+}
+
+/// Brings a panel view computed from a partial call in line with the merged call (the same
+/// rules as [`crate::uci::panel_call`]).
+fn align(pc: &mut PanelCall, call: &Call) {
+    if pc.remote.kind != "internal" {
+        pc.direction = match call.direction {
+            Some(Direction::Outbound) => "outbound",
+            Some(Direction::Internal) => "internal",
+            _ => "inbound",
+        };
+    }
+    pc.outcome = call.outcome.map(outcome_name);
+    pc.started_at = call.started_at;
+    pc.ended_at = call.ended_at;
+}
+
+/// The view of a call the hub was just given (the callback publishes before it logs): the
+/// number was identified once, for the panel, and is not looked up again.
+fn known_panel_call(state: &AppState, call: &Call) -> Option<PanelCall> {
+    state
+        .hub
+        .subscribe(call.user.as_str())
+        .calls
+        .into_iter()
+        .find(|c| c.id == call.id.as_str())
+}
+
+/// Whether the instance may log a call of this direction (its outcome is not known yet).
+fn may_log(pol: &crate::actions::CallPolicy, direction: &str) -> bool {
+    match direction {
+        "internal" => pol.internal,
+        "outbound" => pol.outbound,
+        _ => pol.inbound || pol.missed,
+    }
+}
+
+/// The login's instance: the first enabled one with the user in scope (as the sessions are
+/// assigned).
+fn instance_of(state: &AppState, login: &str) -> Option<String> {
+    let dir = state.pbx_directory()?;
+    state
+        .config
+        .instances
+        .iter()
+        .filter(|i| i.enabled)
+        .find(|i| {
+            let (users, _) = dir.users_in_scope(&i.users, &i.groups);
+            users.iter().any(|u| u.login == login)
+        })
+        .map(|i| i.name.clone())
+}
+
+/// Writes what is known of a call that has not ended into the journal, merged with what the
+/// journal had (facts an earlier process saw are kept). Called after the call was published:
+/// the panel never waits for this write.
+pub async fn journal_call(state: &AppState, instance: &str, call: &Call) -> Result<(), StoreError> {
+    if call.is_ended() {
+        // Late facts of an ended call: its log is enqueued (or being), the row gone.
+        return Ok(());
+    }
+    let mut inferred = call.clone();
+    infer_direction(state, &mut inferred);
+    // The panel's view fits unless the direction was only inferred here.
+    let pc = known_panel_call(state, call)
+        .filter(|_| inferred.direction == call.direction)
+        .unwrap_or_else(|| crate::uci::panel_call(state, instance, &inferred));
+    let call = &inferred;
+    if !may_log(&policy(state.instance(instance)), pc.direction) {
+        return Ok(());
+    }
+    let Some(iid) = instance_id(state, instance).await? else {
+        return Ok(());
+    };
+    let key = journal_key(iid, call.id.as_str(), call.user.as_str());
+    let matches: Vec<JournalMatch> = pc.matches.iter().map(JournalMatch::of).collect();
+    let call = call.clone();
+    state
+        .store
+        .update_journal(&key, Utc::now(), move |old| {
+            let old = old.and_then(|v| serde_json::from_value::<Journaled>(v).ok());
+            let entry = match old {
+                Some(o) => Journaled {
+                    call: merge_calls(&o.call, &call),
+                    matches: if matches.is_empty() {
+                        o.matches
+                    } else {
+                        matches
+                    },
+                    notes: o.notes,
+                },
+                None => Journaled {
+                    call,
+                    matches,
+                    notes: None,
+                },
+            };
+            serde_json::to_value(entry).ok()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Keeps notes typed during a call in its journal row (if it has one), so that they reach
+/// the Task even if the process dies before the call ends.
+pub async fn journal_notes(
+    state: &AppState,
+    instance: &str,
+    login: &str,
+    call_id: &str,
+    notes: &CallNotes,
+) -> Result<(), StoreError> {
+    let Some(iid) = instance_id(state, instance).await? else {
+        return Ok(());
+    };
+    let notes = notes.clone();
+    state
+        .store
+        .update_journal(&journal_key(iid, call_id, login), Utc::now(), move |old| {
+            let mut entry = serde_json::from_value::<Journaled>(old?).ok()?;
+            entry.notes = Some(notes);
+            serde_json::to_value(entry).ok()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Enqueues the Task of an ended call if the instance logs calls of its kind, and ends the
+/// call's journal row in the same transaction. What the journal knew (an earlier process may
+/// have seen the start and the answer) is merged in. Idempotent: the PBX may report the end
+/// twice, the key keeps one item.
 pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Result<(), StoreError> {
+    let Some(iid) = instance_id(state, instance).await? else {
+        return Ok(());
+    };
+    let key = journal_key(iid, call.id.as_str(), call.user.as_str());
+    let journaled = state
+        .store
+        .get_journal_entry(&key)
+        .await?
+        .and_then(|e| serde_json::from_value::<Journaled>(e.data).ok());
+    let (merged, matches, journal_notes) = match journaled {
+        Some(j) => (merge_calls(&j.call, call), j.matches, j.notes),
+        None => (call.clone(), Vec::new(), None),
+    };
+    let mut merged = merged;
+    infer_direction(state, &mut merged);
+    // The panel's view is reused unless the journal or the numbers told the direction the
+    // events had not shown: then which end is the far one changes, and it is computed anew.
+    let mut pc = match known_panel_call(state, call) {
+        Some(pc) if merged.direction == call.direction => pc,
+        _ => crate::uci::panel_call(state, instance, &merged),
+    };
+    align(&mut pc, &merged);
+    if pc.matches.is_empty() {
+        pc.matches = matches.iter().map(JournalMatch::to_panel).collect();
+    }
+    let call = merged;
+    let typed = state
+        .actions
+        .notes_of(call.user.as_str(), call.id.as_str())
+        .or(journal_notes)
+        .unwrap_or_default();
+    let item = log_item(state, instance, iid, &call, &pc, typed, None).await?;
+    let enqueued = state.store.finish_call(&key, item.as_ref(), false).await?;
+    if enqueued.is_some_and(|e| e.created) {
+        debug!(call = %call.id, user = %call.user, "call log enqueued");
+        state.actions.wake.notify_one();
+    }
+    Ok(())
+}
+
+/// The outbox item of a call's Task, `None` when the instance does not log such calls.
+async fn log_item(
+    state: &AppState,
+    instance: &str,
+    iid: InstanceId,
+    call: &Call,
+    pc: &PanelCall,
+    typed: CallNotes,
+    end_note: Option<String>,
+) -> Result<Option<NewOutboxItem>, StoreError> {
     let pol = policy(state.instance(instance));
-    let pc = crate::uci::panel_call(state, instance, call);
     let outcome = pc.outcome.unwrap_or("missed");
     let missed = matches!(outcome, "missed");
     let wanted = match pc.direction {
@@ -191,13 +532,13 @@ pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Resu
         _ => pol.inbound,
     };
     if !wanted {
-        return Ok(());
+        return Ok(None);
     }
     let login = call.user.as_str();
     let call_id = call.id.as_str();
     let group = pc.group.clone().filter(|_| missed);
     let (key, call_object) = match (&group, pol.missed_group_calls) {
-        (Some(_), MissedGroupCalls::None) => return Ok(()),
+        (Some(_), MissedGroupCalls::None) => return Ok(None),
         (Some(g), MissedGroupCalls::Group) => {
             (group_key(call_id, g), format!("{call_id}:group:{g}"))
         }
@@ -205,12 +546,8 @@ pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Resu
     };
     if key.len() > 255 {
         warn!(call = %call_id, "call id too long for a CallObject; call not logged");
-        return Ok(());
+        return Ok(None);
     }
-    let Some(iid) = instance_id(state, instance).await? else {
-        return Ok(());
-    };
-    let typed = state.actions.notes_of(login, call_id).unwrap_or_default();
     let who = typed.who_id.clone().or_else(|| {
         let people: Vec<_> = pc
             .matches
@@ -273,7 +610,6 @@ pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Resu
         ("Outbound", _) => format!("Call to {party}"),
         _ => format!("Call from {party}"),
     };
-    let started = call.started_at;
     let duration = match (call.connected_at, call.ended_at) {
         (Some(c), Some(e)) => (e - c).num_seconds().max(0),
         _ => 0,
@@ -285,7 +621,7 @@ pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Resu
         login: login.to_owned(),
         call_type: call_type.to_owned(),
         subject: cut(&subject, MAX_SUBJECT),
-        started_at: started,
+        started_at: call.started_at,
         duration_secs: duration,
         outcome: outcome_text.to_owned(),
         remote: pc.remote.e164.clone().unwrap_or(pc.remote.raw.clone()),
@@ -295,26 +631,220 @@ pub async fn enqueue_call(state: &AppState, instance: &str, call: &Call) -> Resu
         notes: typed.notes,
         result: typed.result,
         group,
+        end_note,
     };
     let not_before = log
         .group
         .as_ref()
         .map(|_| Utc::now() + chrono::Duration::from_std(GROUP_SETTLE).unwrap_or_default());
-    let enqueued = state
-        .store
-        .enqueue(&NewOutboxItem {
-            idempotency_key: key,
-            instance_id: iid,
-            kind: KIND_CALL_LOG.to_owned(),
-            payload: serde_json::to_value(&log).unwrap_or(Value::Null),
-            not_before,
-        })
-        .await?;
-    if enqueued.created {
-        debug!(call = %call_id, user = %login, "call log enqueued");
-        state.actions.wake.notify_one();
+    Ok(Some(NewOutboxItem {
+        idempotency_key: key,
+        instance_id: iid,
+        kind: KIND_CALL_LOG.to_owned(),
+        payload: serde_json::to_value(&log).unwrap_or(Value::Null),
+        not_before,
+    }))
+}
+
+/// What this process knows of its predecessor: when it was last alive (read once, before
+/// this process records its own liveness).
+async fn previous_alive(state: &AppState) -> Option<DateTime<Utc>> {
+    let mem = &state.actions.outbox;
+    match mem
+        .previous_alive
+        .get_or_try_init(|| state.store.last_alive())
+        .await
+    {
+        Ok(t) => *t,
+        Err(e) => {
+            warn!(error = %e, "cannot read when ctibridge was last alive");
+            None
+        }
+    }
+}
+
+/// Records every few seconds that the process is alive: after a SIGKILL the next process
+/// knows from when on nobody listened to the PBX.
+async fn heartbeat(state: Arc<AppState>) {
+    previous_alive(&state).await;
+    loop {
+        if let Err(e) = state.store.set_alive(Utc::now()).await {
+            debug!(error = %e, "cannot record liveness");
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// Called when a user's UCI session becomes active (at start and after every reconnect):
+/// squares the journal with the calls the PBX still has for the user.
+pub fn on_session_active(state: &Arc<AppState>, login: &str) {
+    let state = state.clone();
+    let login = login.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = reconcile_user(&state, &login).await {
+            warn!(user = %login, error = %e, "cannot reconcile the user's calls with the PBX");
+        }
+    });
+}
+
+/// Why a reconcile stopped.
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the PBX did not list the calls: {0}")]
+    Pbx(#[from] ctibridge_starface::uci::UciError),
+}
+
+/// Logs every journaled call of `login` the PBX no longer lists (it ended while we did not
+/// listen) and journals the PBX's calls we never saw (they started while we did not listen).
+async fn reconcile_user(state: &Arc<AppState>, login: &str) -> Result<(), ReconcileError> {
+    let Some(session) = state.uci.session(login) else {
+        return Ok(());
+    };
+    // The rows first, then the PBX's list: a call that starts in between is not in the
+    // snapshot, so it cannot be taken for one that ended.
+    let rows = state.store.journal_of_user(login).await?;
+    let mut live = None;
+    for attempt in 0..3u64 {
+        match session.get_call_ids().await {
+            Ok(ids) => {
+                live = Some(ids);
+                break;
+            }
+            Err(e) if attempt == 2 => return Err(e.into()),
+            Err(e) => {
+                debug!(user = %login, error = %e, "getCallIds failed; trying again");
+                tokio::time::sleep(Duration::from_millis(300 * (attempt + 1))).await;
+            }
+        }
+    }
+    let live = live.unwrap_or_default();
+    let now = Utc::now();
+    let previous = previous_alive(state).await;
+    let started = state.actions.outbox.started_at;
+    let mut ended = 0usize;
+    for row in &rows {
+        if live.iter().any(|id| id.as_str() == row.key.call_id) {
+            continue;
+        }
+        ended += usize::from(finish_unheard(state, row, previous, started, now).await?);
+    }
+    let mut found = 0usize;
+    let Some(instance) = instance_of(state, login) else {
+        return Ok(());
+    };
+    for id in &live {
+        let known = rows.iter().any(|r| r.key.call_id == id.as_str())
+            || state.uci.current_calls(login).iter().any(|c| &c.id == id);
+        if known {
+            continue;
+        }
+        let event = match session.get_call_state(id).await {
+            Ok(e) => e,
+            Err(e) => {
+                debug!(user = %login, call = %id, error = %e, "getCallState failed");
+                continue;
+            }
+        };
+        let mut tracker = CallTracker::new();
+        let Some(update) = tracker.apply(&event, now).into_iter().next() else {
+            continue;
+        };
+        if update.call.is_ended() {
+            continue;
+        }
+        journal_call(state, &instance, &update.call).await?;
+        found += 1;
+    }
+    if ended + found > 0 {
+        info!(user = %login, ended, found, "squared the call journal with the PBX");
     }
     Ok(())
+}
+
+/// Logs a journaled call whose end nobody heard, once, with what is known. Returns whether
+/// a log was enqueued.
+async fn finish_unheard(
+    state: &AppState,
+    row: &JournalEntry,
+    previous_alive: Option<DateTime<Utc>>,
+    process_started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Ok(j) = serde_json::from_value::<Journaled>(row.data.clone()) else {
+        warn!(call = %row.key.call_id, "unreadable call journal row dropped");
+        state.store.finish_call(&row.key, None, true).await?;
+        return Ok(false);
+    };
+    let mut instance = None;
+    for i in &state.config.instances {
+        if instance_id(state, &i.name).await? == Some(row.key.instance_id) {
+            instance = Some(i.name.clone());
+            break;
+        }
+    }
+    let Some(instance) = instance else {
+        // The instance is no longer configured: nobody to log the call for.
+        return Ok(false);
+    };
+    let mut call = j.call;
+    infer_direction(state, &mut call);
+    // When it ended is not known, only a window: after the last thing we heard of it (and,
+    // when the row is an earlier process's, after that process last said it was alive)
+    // and before now. A session lost by this process is noticed within seconds: now.
+    let lower = if row.updated_at < process_started {
+        call.last_event_at
+            .max(previous_alive.unwrap_or(row.updated_at))
+    } else {
+        call.last_event_at
+    };
+    let end = if row.updated_at < process_started {
+        lower
+    } else {
+        now
+    };
+    call.ended_at = Some(end.max(call.started_at));
+    call.outcome = Some(match (call.connected_at, call.direction) {
+        (Some(_), _) => CallOutcome::Answered,
+        (None, Some(Direction::Outbound)) => CallOutcome::NotReached,
+        _ => CallOutcome::Missed,
+    });
+    let mut pc = crate::uci::panel_call(state, &instance, &call);
+    if !j.matches.is_empty() {
+        // What the call showed (a record clicked to dial, one created for the caller).
+        pc.matches = j.matches.iter().map(JournalMatch::to_panel).collect();
+    }
+    let typed = state
+        .actions
+        .notes_of(call.user.as_str(), call.id.as_str())
+        .or(j.notes)
+        .unwrap_or_default();
+    let note = format!(
+        "ctibridge did not hear this call end: it ended between {} and {}; the duration is approximate.",
+        lower.format("%Y-%m-%d %H:%M:%S UTC"),
+        now.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    let item = log_item(
+        state,
+        &instance,
+        row.key.instance_id,
+        &call,
+        &pc,
+        typed,
+        Some(note),
+    )
+    .await?;
+    let enqueued = state
+        .store
+        .finish_call(&row.key, item.as_ref(), true)
+        .await?;
+    let created = enqueued.is_some_and(|e| e.created);
+    if created {
+        info!(call = %call.id, user = %call.user, "logged a call whose end was not heard");
+        state.actions.wake.notify_one();
+    }
+    Ok(created)
 }
 
 /// Enqueues notes for the Task of a user's call; returns the state of the call's log
@@ -358,6 +888,7 @@ pub async fn enqueue_notes(
 
 /// Works off the outbox until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    tokio::spawn(heartbeat(state.clone()));
     // This process is the store's only worker: what a killed predecessor held is ours now,
     // not after its lease (the look-up by CallObject keeps a half-done write from doubling).
     match state.store.reclaim_in_flight(Utc::now()).await {
@@ -482,6 +1013,14 @@ async fn fail_all(
     }
     let backoff = state.actions.outbox.backoff();
     let text = err.to_string();
+    // A whole request failed: that says how the org is, not how the items are. The backoff
+    // follows the org's failures in a row, so that a flaky org (every other request failing)
+    // keeps retrying every second or two instead of pushing items towards the maximum.
+    let streak = state.actions.outbox.org_failed(instance);
+    let backoff = Backoff {
+        base: backoff.base,
+        max: backoff.max.min(ORG_RETRY_MAX),
+    };
     for i in items {
         if err.is_retryable() {
             state
@@ -489,7 +1028,7 @@ async fn fail_all(
                 .mark_retry(
                     &i.claim,
                     &text,
-                    backoff.next_attempt_at(now, i.item.attempts),
+                    backoff.next_attempt_at(now, i.item.attempts.min(streak)),
                 )
                 .await?;
         } else {
@@ -554,6 +1093,9 @@ fn task_fields(log: &CallLog, owner: Option<&str>) -> serde_json::Map<String, Va
         json!(disposition(&log.outcome, log.result.as_deref())),
     );
     let mut description = format!("{} – {}", log.remote, log.started_at.to_rfc3339());
+    if let Some(n) = log.end_note.as_deref() {
+        description = format!("{description}\n{n}");
+    }
     if let Some(n) = log.notes.as_deref().filter(|n| !n.trim().is_empty()) {
         description = format!("{n}\n\n{description}");
     }
@@ -659,7 +1201,10 @@ async fn write_logs(
     }
     let keys: Vec<&str> = todo.iter().map(|(_, l)| l.call_object.as_str()).collect();
     let existing = match existing_tasks(client, &keys).await {
-        Ok(e) => e,
+        Ok(e) => {
+            state.actions.outbox.org_answered(instance);
+            e
+        }
         Err(e) => {
             return fail_all(state, instance, todo.iter().map(|(i, _)| i).collect(), &e).await;
         }
@@ -874,6 +1419,7 @@ mod tests {
             notes: Some("wants a quote".into()),
             result: Some("Callback".into()),
             group: None,
+            end_note: None,
         }
     }
 
@@ -896,6 +1442,88 @@ mod tests {
                 .starts_with("wants a quote")
         );
         assert!(!f.contains_key("WhatId"));
+    }
+
+    fn call(state: &str, at: &str) -> Call {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        Call {
+            id: ctibridge_domain::CallId::parse("c1").unwrap(),
+            user: ctibridge_domain::StarfaceLoginId::parse("1001").unwrap(),
+            direction: None,
+            caller: ctibridge_domain::Party::default(),
+            called: ctibridge_domain::Party::default(),
+            state: ctibridge_domain::CallState::parse(state),
+            states_seen: vec![ctibridge_domain::CallState::parse(state)],
+            started_at: at,
+            connected_at: None,
+            ended_at: None,
+            outcome: None,
+            group_id: None,
+            last_event_at: at,
+        }
+    }
+
+    #[test]
+    fn a_call_merged_with_its_journal_keeps_the_earliest_start_and_the_answer() {
+        // The journal of a killed process saw the start and the answer ...
+        let mut old = call("CONNECTED", "2026-11-25T10:00:00Z");
+        old.direction = Some(Direction::Outbound);
+        old.connected_at = Some("2026-11-25T10:00:05Z".parse().unwrap());
+        old.called.number = Some("+4930123456".into());
+        // ... the restarted one only the HANGUP, without numbers.
+        let mut new = call("HANGUP", "2026-11-25T10:01:00Z");
+        new.ended_at = Some("2026-11-25T10:01:00Z".parse().unwrap());
+        new.outcome = Some(CallOutcome::Missed);
+        new.called.number = Some(String::new());
+        let m = merge_calls(&old, &new);
+        assert_eq!(m.started_at, old.started_at);
+        assert_eq!(m.connected_at, old.connected_at);
+        assert_eq!(m.direction, Some(Direction::Outbound));
+        assert_eq!(m.called.number.as_deref(), Some("+4930123456"));
+        assert_eq!(m.outcome, Some(CallOutcome::Answered));
+        assert_eq!(m.ended_at, new.ended_at);
+        assert_eq!(m.last_event_at, new.last_event_at);
+    }
+
+    #[test]
+    fn a_journal_row_reads_back_what_was_written() {
+        let j = Journaled {
+            call: call("RINGING", "2026-11-25T10:00:00Z"),
+            matches: vec![JournalMatch {
+                object: "Contact".into(),
+                id: "003000000000001AAA".into(),
+                name: "Maria".into(),
+                exact: true,
+            }],
+            notes: Some(CallNotes {
+                notes: Some("wants a quote".into()),
+                ..CallNotes::default()
+            }),
+        };
+        let back: Journaled = serde_json::from_value(serde_json::to_value(&j).unwrap()).unwrap();
+        assert_eq!(back.call, j.call);
+        assert_eq!(back.matches, j.matches);
+        assert_eq!(back.notes, j.notes);
+        assert_eq!(back.matches[0].to_panel().strength, "exact");
+    }
+
+    #[test]
+    fn a_task_whose_end_was_not_heard_says_its_duration_is_approximate() {
+        let mut l = log();
+        l.end_note = Some("ended between a and b; the duration is approximate.".into());
+        let d = task_fields(&l, None)["Description"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(d.starts_with("wants a quote"), "{d}");
+        assert!(d.ends_with("the duration is approximate."), "{d}");
+        // Payloads enqueued before the field existed still read.
+        let mut old = serde_json::to_value(log()).unwrap();
+        old.as_object_mut().unwrap().remove("end_note");
+        assert_eq!(
+            serde_json::from_value::<CallLog>(old).unwrap().end_note,
+            None
+        );
     }
 
     #[test]
