@@ -198,12 +198,16 @@ pub struct Card {
     pub fields: Vec<CardField>,
 }
 
-/// One record's card as memory keeps it: the values in its layout's order, no labels.
+/// Separates the name and the values in [`CardValues`]' one string (ASCII unit separator,
+/// which no value keeps: [`CardValues::build`] turns it into a space).
+const SEP: char = '\u{1f}';
+
+/// One record's card as memory keeps it: the values in its layout's order, no labels, in one
+/// allocation (`name SEP value SEP value ...`, an empty value for an empty field).
 #[derive(Debug, Clone)]
 pub struct CardValues {
     layout: Arc<ObjectLayout>,
-    name: Box<str>,
-    values: Box<[Option<Box<str>>]>,
+    text: Box<str>,
 }
 
 impl CardValues {
@@ -219,43 +223,66 @@ impl CardValues {
         row: &Map<String, Value>,
         phones: &[PhoneValue],
     ) -> Self {
+        let name = row.get("Name").and_then(Value::as_str).unwrap_or_default();
         let values = layout
             .fields
             .iter()
-            .map(|(path, _)| {
-                let value = match lookup_path(row, path) {
-                    Some(v) => display(v),
-                    None => phones
-                        .iter()
-                        .find(|p| p.field.eq_ignore_ascii_case(path))
-                        .map(|p| p.raw.trim().to_owned())
-                        .filter(|raw| !raw.is_empty()),
-                };
-                value.map(String::into_boxed_str)
-            })
-            .collect();
-        let name = row.get("Name").and_then(Value::as_str).unwrap_or_default();
+            .map(|(path, _)| match lookup_path(row, path) {
+                Some(v) => display(v),
+                None => phones
+                    .iter()
+                    .find(|p| p.field.eq_ignore_ascii_case(path))
+                    .map(|p| p.raw.trim().to_owned())
+                    .filter(|raw| !raw.is_empty()),
+            });
+        Self::pack(layout, name, values)
+    }
+
+    fn pack<S: AsRef<str>>(
+        layout: &Arc<ObjectLayout>,
+        name: &str,
+        values: impl Iterator<Item = Option<S>>,
+    ) -> Self {
+        let mut text = String::with_capacity(name.len() + 8 * layout.fields.len());
+        text.extend(name.chars().map(|c| if c == SEP { ' ' } else { c }));
+        for v in values {
+            text.push(SEP);
+            if let Some(v) = v {
+                text.extend(v.as_ref().chars().map(|c| if c == SEP { ' ' } else { c }));
+            }
+        }
         Self {
             layout: layout.clone(),
-            name: name.into(),
-            values,
+            text: text.into_boxed_str(),
         }
+    }
+
+    fn name(&self) -> &str {
+        self.text.split(SEP).next().unwrap_or_default()
+    }
+
+    /// The values in layout order; `None` for an empty field.
+    fn values(&self) -> impl Iterator<Item = Option<&str>> {
+        self.text
+            .split(SEP)
+            .skip(1)
+            .map(|v| (!v.is_empty()).then_some(v))
     }
 
     /// The card with its labels, without empty fields.
     pub fn render(&self) -> Card {
         Card {
             object: self.layout.object.to_string(),
-            name: self.name.to_string(),
+            name: self.name().to_owned(),
             fields: self
                 .layout
                 .fields
                 .iter()
-                .zip(self.values.iter())
+                .zip(self.values())
                 .filter_map(|((_, label), value)| {
                     Some(CardField {
                         label: label.to_string(),
-                        value: value.as_deref()?.to_owned(),
+                        value: value?.to_owned(),
                     })
                 })
                 .collect(),
@@ -270,19 +297,13 @@ impl CardValues {
     /// The same values under another layout of the same object: fields both have keep their
     /// value, new fields stay empty until the record is read again.
     pub fn relayout(&self, layout: &Arc<ObjectLayout>) -> Self {
-        let values = layout
-            .paths()
-            .map(|p| {
-                self.layout
-                    .position(p)
-                    .and_then(|i| self.values.get(i).cloned().flatten())
-            })
-            .collect();
-        Self {
-            layout: layout.clone(),
-            name: self.name.clone(),
-            values,
-        }
+        let old: Vec<Option<&str>> = self.values().collect();
+        let values = layout.paths().map(|p| {
+            self.layout
+                .position(p)
+                .and_then(|i| old.get(i).copied().flatten())
+        });
+        Self::pack(layout, self.name(), values)
     }
 }
 
@@ -464,8 +485,12 @@ mod tests {
         let a = CardValues::build(contact, contact_row().as_object().unwrap());
         let b = CardValues::build(contact, contact_row().as_object().unwrap());
         assert!(Arc::ptr_eq(a.layout(), b.layout()));
-        assert_eq!(a.values.len(), 4);
-        assert!(a.values.iter().flatten().all(|v| !v.contains("Owner")));
+        assert_eq!(a.values().count(), 4);
+        assert!(!a.text.contains("Owner"), "no label in {:?}", a.text);
+        assert_eq!(
+            &*a.text,
+            "Maria Muster\u{1f}Acme GmbH\u{1f}CEO\u{1f}maria@example.com\u{1f}Ben Utzer"
+        );
     }
 
     #[test]
@@ -504,5 +529,20 @@ mod tests {
         ] {
             assert!(check_path(bad).is_err(), "{bad:?} passed");
         }
+    }
+
+    #[test]
+    fn a_value_with_the_separator_in_it_does_not_shift_the_fields_after_it() {
+        let row = json!({"Name": "A\u{1f}B", "Title": "x\u{1f}y", "Email": "e@example.com"});
+        let layout = CardLayout::default();
+        let card =
+            CardValues::build(layout.object("Contact").unwrap(), row.as_object().unwrap()).render();
+        assert_eq!(card.name, "A B");
+        let shown: Vec<_> = card
+            .fields
+            .iter()
+            .map(|f| (f.label.as_str(), f.value.as_str()))
+            .collect();
+        assert_eq!(shown, vec![("Title", "x y"), ("Email", "e@example.com")]);
     }
 }
