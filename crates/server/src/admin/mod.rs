@@ -1,10 +1,13 @@
 //! The admin UI at `/admin`: sign-in (a STARFACE administrator checked against the PBX, or
-//! the local admin password), and the pages Status, Users, Doctor, Log and Instances over a
-//! JSON API under `/admin/api/`.
+//! the local admin password), and the pages Status, Users (with manual user links and the
+//! STARFACE password of a user's UCI session, see [`users`]), Instances, Caller cards (card
+//! layout, object priority and daily API cap, see [`layout`]), Doctor and Log over a JSON API
+//! under `/admin/api/`.
 //!
 //! Sessions are an HttpOnly, SameSite=Strict cookie (Secure under an https `public_url`);
 //! every state-changing request must also carry the session's token in `X-CSRF-Token`.
-//! Instance edits are saved in the store and used from the next start on (see [`instances`]).
+//! Instance edits are saved in the store and used from the next start on (see [`instances`]);
+//! card settings and user links are saved in the store and apply at once.
 
 pub mod auth;
 pub mod instances;
