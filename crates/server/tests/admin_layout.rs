@@ -63,15 +63,32 @@ async fn world() -> World {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let (running, base) = connector(dir.path(), pbx.url(), org.url(), 1).await;
+    World {
+        org,
+        _pbx: pbx,
+        running,
+        base,
+        _dir: dir,
+    }
+}
+
+async fn connector(
+    dir: &std::path::Path,
+    pbx_url: &url::Url,
+    org_url: &url::Url,
+    interval_secs: u64,
+) -> (ctibridge_server::Running, String) {
+    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
     let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::demo(
-        dir.path().to_path_buf(),
+        dir.to_path_buf(),
         addr,
-        pbx.url().clone(),
-        LoginUrl::parse(org.url().as_str()).unwrap().0,
+        pbx_url.clone(),
+        LoginUrl::parse(org_url.as_str()).unwrap().0,
     );
-    config.instances[0].sync_interval = Duration::from_secs(1);
+    config.instances[0].sync_interval = Duration::from_secs(interval_secs);
     let running = ctibridge_server::start_with(
         config,
         None,
@@ -82,13 +99,7 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    World {
-        org,
-        _pbx: pbx,
-        running,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
+    (running, format!("http://{addr}"))
 }
 
 async fn eventually<F: FnMut() -> bool>(what: &str, mut done: F) {
@@ -382,5 +393,52 @@ async fn the_daily_api_cap_pauses_the_background_sync_and_the_status_says_so() {
         assert!(tokio::time::Instant::now() < deadline, "never resumed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    w.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
+    let w = world().await;
+    let name = w.instance();
+    eventually("the index", || w.matches().len() == 2).await;
+    let admin = Admin::sign_in(&w.base).await;
+    let (status, body) = admin
+        .put(
+            &format!("/admin/api/layout/{name}"),
+            json!({
+                "cards": {"Contact": [{"path": "Title", "label": "Funktion"}]},
+                "priority": ["Account", "Lead", "Contact"],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let World {
+        org,
+        _pbx: pbx,
+        running,
+        _dir: dir,
+        ..
+    } = w;
+    running.shutdown().await;
+
+    // The new process reads the saved settings from the store before it indexes anything.
+    let (running, _) = connector(dir.path(), pbx.url(), org.url(), 3_600).await;
+    let w = World {
+        org,
+        _pbx: pbx,
+        running,
+        base: String::new(),
+        _dir: dir,
+    };
+    eventually("the cached records in the index", || w.matches().len() == 2).await;
+    let m = w.matches();
+    assert_eq!(m[0].object, "Account", "{m:?}");
+    assert_eq!(
+        labels(&m[1]),
+        vec![
+            ("Funktion".to_owned(), "Einkaufsleiterin".to_owned()),
+            ("Phone".to_owned(), NUMBER.to_owned()),
+        ]
+    );
     w.running.shutdown().await;
 }
