@@ -303,19 +303,38 @@ pub(crate) async fn remove_exported(
         .into_iter()
         .find(|t| t.name.eq_ignore_ascii_case(CONTACT_TAG));
     let mut deleted = 0;
+    let mut links = LinkWrites::default();
+    let mut result = Ok(());
     for link in store.list_contact_links(instance).await? {
-        if let Some(tag) = &tag {
-            let ours = rest
-                .contact(&link.starface_contact_id)
-                .await?
-                .is_some_and(|c| c.has_tag(tag));
-            if ours && rest.delete_contact(&link.starface_contact_id).await? {
-                deleted += 1;
+        let step = async {
+            if let Some(tag) = &tag {
+                let ours = rest
+                    .contact(&link.starface_contact_id)
+                    .await?
+                    .is_some_and(|c| c.has_tag(tag));
+                if ours && rest.delete_contact(&link.starface_contact_id).await? {
+                    return Ok::<u64, SyncError>(1);
+                }
+            }
+            Ok(0)
+        };
+        match step.await {
+            Ok(n) => {
+                deleted += n;
+                links.deleted.push(link.sf_id);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
             }
         }
-        store.delete_contact_link(instance, &link.sf_id).await?;
+        if links.deleted.len() >= BATCH {
+            links.save(store, instance).await?;
+        }
     }
-    Ok(deleted)
+    // The links of what is gone from the PBX are forgotten also when a later step failed.
+    links.save(store, instance).await?;
+    result.map(|()| deleted)
 }
 
 /// The tag `Salesforce`, made when the PBX has none.
