@@ -43,6 +43,10 @@ const LOAD_BATCH: usize = 2_000;
 /// Batches read ahead of the build thread during a load.
 const LOAD_QUEUE: usize = 4;
 
+/// Threads that decode and build during a load; with SQLite's reader, more than the two
+/// cores of a small server.
+const LOAD_THREADS: usize = 2;
+
 /// Stored numbers compared with a fresh reading before a load trusts the stored E.164 forms.
 const RULES_SAMPLE: usize = 64;
 
@@ -258,18 +262,40 @@ struct Loaded {
     unreadable: BTreeMap<String, usize>,
 }
 
-/// Decodes the batches the store read hands over and builds index and cards from them: by
-/// the stored E.164 forms, unless a sample of the first batch shows that the dialing rules
-/// changed since they were stored.
+impl Loaded {
+    fn merge(&mut self, other: Loaded) {
+        self.records += other.records;
+        for (object, found) in other.samples {
+            let samples = self.samples.entry(object).or_default();
+            let room = SAMPLES_PER_OBJECT.saturating_sub(samples.len());
+            samples.extend(found.into_iter().take(room));
+        }
+        for (object, n) in other.unreadable {
+            *self.unreadable.entry(object).or_default() += n;
+        }
+    }
+}
+
+/// One of the build threads of [`Engine::load`]: decodes the batches the store read hands
+/// over and builds index and cards from them (each batch's cards and numbers are worked out
+/// outside the locks, so the threads overlap): by the stored E.164 forms, unless a sample of
+/// the first batch shows that the dialing rules changed since they were stored.
 fn build_from_store(
     parts: &LiveParts,
-    batches: &mut tokio::sync::mpsc::Receiver<StoredBatch>,
+    batches: &std::sync::Mutex<tokio::sync::mpsc::Receiver<StoredBatch>>,
+    stored_current: &std::sync::OnceLock<bool>,
 ) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded::default();
-    let mut stored_current = None;
-    while let Some(batch) = batches.blocking_recv() {
+    loop {
+        let batch = batches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .blocking_recv();
+        let Some(batch) = batch else {
+            break;
+        };
         let records = batch.decode()?;
-        let current = *stored_current.get_or_insert_with(|| {
+        let current = *stored_current.get_or_init(|| {
             let current = parts.stored_numbers_current(&records, RULES_SAMPLE);
             if !current {
                 info!("the dialing rules changed since the record cache was written; every number is read again");
@@ -832,9 +858,16 @@ impl Engine {
             .index
             .write()
             .reserve(expected, expected.saturating_add(expected / 2));
-        let (tx, mut rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
-        let parts = live.parts.clone();
-        let builder = tokio::task::spawn_blocking(move || build_from_store(&parts, &mut rx));
+        let (tx, rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let stored_current = Arc::new(std::sync::OnceLock::new());
+        let builders: Vec<_> = (0..LOAD_THREADS)
+            .map(|_| {
+                let (parts, rx, current) = (live.parts.clone(), rx.clone(), stored_current.clone());
+                tokio::task::spawn_blocking(move || build_from_store(&parts, &rx, &current))
+            })
+            .collect();
+        drop(rx);
         let read = async {
             let batches = store.stream_stored(instance, LOAD_BATCH);
             let mut batches = std::pin::pin!(batches);
@@ -848,20 +881,32 @@ impl Engine {
             Ok::<(), StoreError>(())
         };
         let read = read.await;
-        let built = builder.await.map_err(|e| {
-            SyncError::Setup(format!("building the index from the store failed: {e}"))
-        })?;
-        read?;
-        let built = built?;
-        for (object, found) in built.samples {
-            let samples = live.samples.entry(object).or_default();
-            let room = SAMPLES_PER_OBJECT.saturating_sub(samples.len());
-            samples.extend(found.into_iter().take(room));
+        let mut built = Loaded::default();
+        let mut failed = None;
+        for builder in builders {
+            match builder.await {
+                Ok(Ok(part)) => built.merge(part),
+                Ok(Err(e)) => failed = Some(e),
+                Err(e) => {
+                    return Err(SyncError::Setup(format!(
+                        "building the index from the store failed: {e}"
+                    )));
+                }
+            }
         }
-        for (object, n) in built.unreadable {
-            *live.unreadable.entry(object).or_default() += n;
+        read?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         let loaded = built.records;
+        let mut noted = Loaded {
+            records: 0,
+            samples: std::mem::take(&mut live.samples),
+            unreadable: std::mem::take(&mut live.unreadable),
+        };
+        noted.merge(built);
+        live.samples = noted.samples;
+        live.unreadable = noted.unreadable;
         if loaded > 0 {
             live.publish();
             info!(instance = %self.name, records = loaded, "index loaded from the store");
