@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ctibridge_config::InstanceConfig;
-use ctibridge_domain::{Call, CallChange, CallId, CallUpdate, E164, ObjectType};
+use ctibridge_domain::{Call, CallChange, CallId, CallState, CallUpdate, E164, ObjectType};
 use ctibridge_phone::{Number, NumberContext};
 use ctibridge_store::{OutboxFilter, OutboxState, OutboxStore, UserStore};
 use serde::Deserialize;
@@ -222,7 +222,13 @@ pub async fn on_updates(state: &Arc<AppState>, instance: &str, updates: &[CallUp
                     warn!(call = %call.id, user = %call.user, error = %e, "cannot enqueue the call log");
                 }
             }
-            CallChange::Updated => journal(state, instance, call).await,
+            // Of the later states only the answer matters to the Task (its time, the
+            // outcome); ringing and dialling states add nothing the first event did not say,
+            // and every journal write is a synced commit.
+            CallChange::Updated if call.state == CallState::Connected => {
+                journal(state, instance, call).await
+            }
+            CallChange::Updated => {}
         }
     }
 }
