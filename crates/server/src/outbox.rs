@@ -697,7 +697,8 @@ enum ReconcileError {
 }
 
 /// Logs every journaled call of `login` the PBX no longer lists (it ended while we did not
-/// listen) and journals the PBX's calls we never saw (they started while we did not listen).
+/// listen) and journals the PBX's calls this process does not track (they started, or were
+/// answered, while we did not listen).
 async fn reconcile_user(state: &Arc<AppState>, login: &str) -> Result<(), ReconcileError> {
     let Some(session) = state.uci.session(login) else {
         return Ok(());
@@ -735,9 +736,10 @@ async fn reconcile_user(state: &Arc<AppState>, login: &str) -> Result<(), Reconc
         return Ok(());
     };
     for id in &live {
-        let known = rows.iter().any(|r| r.key.call_id == id.as_str())
-            || state.uci.current_calls(login).iter().any(|c| &c.id == id);
-        if known {
+        // A call this process tracks is up to date. Any other one is asked for: it started
+        // while nobody listened, or it was journaled before and may have been answered
+        // meanwhile (the answer is merged into its row).
+        if state.uci.current_calls(login).iter().any(|c| &c.id == id) {
             continue;
         }
         let event = match session.get_call_state(id).await {

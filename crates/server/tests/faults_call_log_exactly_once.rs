@@ -138,6 +138,8 @@ async fn every_call_is_logged_exactly_once_through_org_faults_and_sigkills() {
     org.control().set_fail_rate(0.5, 503).unwrap();
     let mut rng = Rng(SEED);
     let mut calls: Vec<(String, String)> = Vec::new(); // (call id, login)
+    // What each call's Task must say: (CallType, CallDisposition).
+    let mut wanted: HashMap<String, (&str, &str)> = HashMap::new();
     let first_end = SHORTEST_CALL;
     let last_start = PACE * u32::try_from(CALLS).unwrap();
     // Kill points spread over the time calls end, at least 8 s apart.
@@ -173,7 +175,14 @@ async fn every_call_is_logged_exactly_once_through_org_faults_and_sigkills() {
                 talk_steps: 14 + u32::try_from(rng.below(10)).unwrap(),
                 ..Default::default()
             };
+            let fields = match (spec.kind, spec.answered) {
+                (CallKind::Outbound, true) => ("Outbound", "answered"),
+                (CallKind::Outbound, false) => ("Outbound", "not reached"),
+                (CallKind::Missed, _) => ("Inbound", "missed"),
+                _ => ("Inbound", "answered"),
+            };
             let id = pbx.control().play(spec).unwrap();
+            wanted.insert(format!("{id}:{login}"), fields);
             calls.push((id, login.to_owned()));
             next_call += PACE;
         }
@@ -272,6 +281,27 @@ async fn every_call_is_logged_exactly_once_through_org_faults_and_sigkills() {
         .collect();
     assert!(extra.is_empty(), "Tasks of no call: {extra:?}");
     assert_eq!(seen.len(), CALLS);
+    // What a killed process saw (the start, the answer, the direction) reached the Task:
+    // an answer or a start nobody heard was asked of the PBX after the restart.
+    let mut wrong = Vec::new();
+    for t in org.control().records("Task") {
+        let Some(co) = t["CallObject"].as_str() else {
+            continue;
+        };
+        if let Some((call_type, disposition)) = wanted.get(co)
+            && (t["CallType"] != *call_type || t["CallDisposition"] != *disposition)
+        {
+            wrong.push(format!(
+                "{co}: {} {} instead of {call_type} {disposition}",
+                t["CallType"], t["CallDisposition"]
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} Tasks say the wrong thing: {wrong:#?}",
+        wrong.len()
+    );
     let unheard = unheard(&org);
     eprintln!(
         "{CALLS} calls over {} users, {} kills (restart took at most {longest_restart:?}), \
