@@ -319,3 +319,125 @@ async fn every_call_is_logged_exactly_once_through_org_faults_and_sigkills() {
     }
     drop(served);
 }
+
+fn task_of(
+    org: &ctibridge_emulator_salesforce::RunningOrg,
+    call_object: &str,
+) -> Option<serde_json::Value> {
+    org.control()
+        .records("Task")
+        .into_iter()
+        .find(|t| t["CallObject"] == call_object)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_typed_during_a_call_survive_a_sigkill_whether_the_call_ends_while_down_or_after() {
+    let org = ctibridge_emulator_salesforce::spawn(loopback(), Default::default())
+        .await
+        .unwrap();
+    let pbx = ctibridge_emulator_starface::spawn(loopback(), Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, pbx.url(), org.url(), "info");
+    let served = Served::start(&config, port, dir.path().join("run1.stderr")).await;
+    let token = sign_in(&served.base, "ben.utzer@example.com").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{}/panel/api/starface-credentials", served.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"login": "1001", "password": "ben-pass"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (mut ws, _) = connect(&served.base, &token).await;
+    // Two calls that stay up until hung up: one ends while no process runs, one after.
+    let mut ids = Vec::new();
+    for n in ["+49 30 5551001", "+49 30 5551002"] {
+        let id = pbx
+            .control()
+            .play(CallSpec {
+                target: "1001".into(),
+                number: n.into(),
+                ring_steps: 1,
+                talk_steps: 0,
+                ..Default::default()
+            })
+            .unwrap();
+        wait_frame(&mut ws, |v| {
+            v["call"]["id"] == id.as_str() && v["call"]["state"] == "connected"
+        })
+        .await;
+        ids.push(id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let r = http
+            .put(format!("{}/panel/api/calls/{id}/notes", served.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"notes": format!("wants quote {i}"), "result": "Callback"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["log"], "none");
+    }
+    drop(ws);
+    let first_session: Vec<u64> = pbx.control().sessions().iter().map(|s| s.id).collect();
+    served.kill();
+    assert!(
+        pbx.control().hangup(&ids[0]).unwrap(),
+        "the first call ends while down"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let served = Served::start(&config, port, dir.path().join("run2.stderr")).await;
+    eventually("Ben's session back", || {
+        pbx.control().sessions().iter().any(|s| {
+            s.login == "1001" && !s.subscriptions.is_empty() && !first_session.contains(&s.id)
+        })
+    })
+    .await;
+    let down = task_of_eventually(&org, &format!("{}:1001", ids[0])).await;
+    assert!(pbx.control().hangup(&ids[1]).unwrap());
+    let after = task_of_eventually(&org, &format!("{}:1001", ids[1])).await;
+    for (i, t) in [&down, &after].into_iter().enumerate() {
+        let d = t["Description"].as_str().unwrap();
+        assert!(d.starts_with(&format!("wants quote {i}")), "{t}");
+        assert_eq!(t["CallDisposition"], "answered: Callback", "{t}");
+        assert_eq!(t["CallType"], "Inbound", "{t}");
+    }
+    assert!(
+        down["Description"]
+            .as_str()
+            .unwrap()
+            .contains("the duration is approximate"),
+        "{down}"
+    );
+    assert!(
+        !after["Description"]
+            .as_str()
+            .unwrap()
+            .contains("approximate"),
+        "the end of the second call was heard: {after}"
+    );
+    // The second call's start was seen by the killed process: its Task starts there.
+    assert!(
+        after["CallDurationInSeconds"].as_i64().unwrap() >= 1,
+        "{after}"
+    );
+    drop(served);
+}
+
+async fn task_of_eventually(
+    org: &ctibridge_emulator_salesforce::RunningOrg,
+    call_object: &str,
+) -> serde_json::Value {
+    let mut found = None;
+    eventually(&format!("the Task of {call_object}"), || {
+        found = task_of(org, call_object);
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
+}
