@@ -198,10 +198,14 @@ impl RecordStore for SqliteStore {
         batch: usize,
     ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_ {
         // sqlx hands rows over one at a time between its worker thread and the reader, ~10 us
-        // each: SQLite builds one JSON array per batch instead, walking the rowid (`+` keeps
-        // the planner off the unique index, which would need a sort).
-        const SQL: &str = "SELECT max(id), json_group_array(json_array(object_type, sf_id, \
-                           name, json(fields), json(phones), system_modstamp)) \
+        // each: SQLite joins a batch into one JSON array instead, walking the rowid (`+` keeps
+        // the planner off the unique index, which would need a sort). The JSON columns go in
+        // as they are (only serde_json writes them; the decode checks them all the same):
+        // `json()` would parse and print each one again.
+        const SQL: &str = "SELECT max(id), '[' || group_concat('[' || json_quote(object_type) \
+                           || ',' || json_quote(sf_id) || ',' || json_quote(name) || ',' \
+                           || fields || ',' || phones || ',' \
+                           || ifnull(system_modstamp, 'null') || ']', ',') || ']' \
                            FROM (SELECT id, object_type, sf_id, name, fields, phones, \
                            system_modstamp FROM records \
                            WHERE +instance_id = ?1 AND deleted = 0 AND id > ?2 \
@@ -211,14 +215,17 @@ impl RecordStore for SqliteStore {
             let Some(after) = after else {
                 return Ok(None);
             };
-            let (last, json): (Option<i64>, String) = sqlx::query_as(SQL)
+            let (last, json): (Option<i64>, Option<String>) = sqlx::query_as(SQL)
                 .bind(instance.0)
                 .bind(after)
                 .bind(limit)
                 .fetch_one(self.pool())
                 .await
                 .map_err(StoreError::db("reading records"))?;
-            Ok(last.map(|last| (StoredBatch { json }, Some(last))))
+            Ok(last.map(|last| {
+                let json = json.unwrap_or_default();
+                (StoredBatch { json }, Some(last))
+            }))
         })
     }
 
