@@ -227,3 +227,60 @@ async fn changes_and_deletions_made_during_a_storm_reach_the_index_after_it() {
     assert_eq!(w.salesforce_link(), LinkState::Ok);
     w.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_cut_after_sign_in_fail_the_sync_until_the_network_heals_and_lose_no_change() {
+    // The org's API requests go through the proxy too, so the cut hits the reads themselves,
+    // with a valid token in hand, not only the token request.
+    let w = world_with(Wiring {
+        salesforce_proxy: Some(Mode::Forward),
+        salesforce_api_through_proxy: true,
+        ..wiring()
+    })
+    .await;
+    wait_recovered(&w).await;
+    let proxy = w.salesforce_proxy.as_ref().unwrap();
+    let state = w.running.state().clone();
+    let seen = proxy.accepted();
+    proxy.set_mode(Mode::CutAfter(400));
+    proxy.reset_live();
+    let new_number = ctibridge_domain::E164::parse("+498955507777").unwrap();
+    let mut fields = serde_json::Map::new();
+    fields.insert("LastName".into(), "Schnitt".into());
+    fields.insert("Phone".into(), "+49 89 555 07777".into());
+    let new_id = w
+        .org
+        .control()
+        .record(ctibridge_emulator_salesforce::RecordOp::Create {
+            object: "Contact".into(),
+            fields,
+        })
+        .unwrap();
+    eventually("sync reads cut by the network", || {
+        proxy.accepted() >= seen + 3 && w.salesforce_link() != LinkState::Ok
+    })
+    .await;
+    // The service and the ring path stay up; the change waits.
+    assert!(healthy(&w.base).await);
+    assert!(
+        state
+            .lookup(INSTANCE)
+            .unwrap()
+            .index
+            .lookup(&new_number)
+            .is_empty()
+    );
+    proxy.set_mode(Mode::Forward);
+    wait_recovered(&w).await;
+    eventually("the change made during the cut to reach the index", || {
+        state
+            .lookup(INSTANCE)
+            .unwrap()
+            .index
+            .lookup(&new_number)
+            .iter()
+            .any(|m| m.record.id.to_string() == new_id)
+    })
+    .await;
+    w.running.shutdown().await;
+}
