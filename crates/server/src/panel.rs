@@ -268,10 +268,21 @@ async fn finish_login(state: &AppState, q: CallbackQuery) -> Result<String, Stri
         .ok_or("the STARFACE user list is not read yet: try again in a moment")?;
     let (users, _) = dir.users_in_scope(&inst.users, &inst.groups);
     let email = info.email.as_str();
-    let Some(pbx_user) = users
-        .into_iter()
-        .find(|u| u.email.trim().eq_ignore_ascii_case(email))
-    else {
+    // A link the admin made by hand (for addresses that cannot be made the same) comes first;
+    // the instance's user match carries it, and e-mail matches too.
+    let linked =
+        crate::admin::users::linked_starface_login(state, &inst.name, info.user_id.as_str());
+    let pbx_user = match linked {
+        Some(login) => users.iter().find(|u| u.login == login),
+        None => None,
+    }
+    .or_else(|| {
+        users
+            .iter()
+            .find(|u| u.email.trim().eq_ignore_ascii_case(email))
+    })
+    .cloned();
+    let Some(pbx_user) = pbx_user else {
         return Err(format!(
             "no STARFACE user of this integration has the e-mail {email}: give the STARFACE user the same e-mail address as the Salesforce user (and add the user or a group of theirs to the instance)"
         ));

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -152,6 +154,11 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
     let frank = admin.user("1005").await;
     assert_eq!(frank["salesforce_user_id"], gina.as_str(), "{frank}");
     assert_eq!(frank["link"], "manual");
+    // Gina signs in to the panel as the STARFACE user she is linked to, not refused for her
+    // e-mail address.
+    let token = support::sign_in(&format!("http://{addr}"), "gina.gone@example.com").await;
+    let (_ws, hello) = support::connect(&format!("http://{addr}"), &token).await;
+    assert_eq!(hello["user"]["starface_login"], "1005", "{hello}");
 
     // One Salesforce user, one STARFACE user.
     let (status, body) = admin
