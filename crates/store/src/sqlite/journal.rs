@@ -1,10 +1,10 @@
 use chrono::{DateTime, Utc};
 
+use super::outbox::{check_item, insert_item};
 use super::{SqliteStore, non_empty};
-use crate::time::{from_ms, now_ms, opt_from_ms, to_ms};
+use crate::time::{from_ms, opt_from_ms, to_ms};
 use crate::{
-    CallJournalStore, Enqueued, InstanceId, JournalEntry, JournalKey, NewOutboxItem, OutboxId,
-    StoreError,
+    CallJournalStore, Enqueued, InstanceId, JournalEntry, JournalKey, NewOutboxItem, StoreError,
 };
 
 #[derive(sqlx::FromRow)]
@@ -47,20 +47,6 @@ fn check_key(key: &JournalKey) -> Result<(), StoreError> {
         });
     }
     Ok(())
-}
-
-fn check_item(item: &NewOutboxItem) -> Result<String, StoreError> {
-    if item.idempotency_key.is_empty() || item.idempotency_key.len() > 255 {
-        return Err(StoreError::Invalid {
-            what: "idempotency key",
-            problem: format!("must be 1 to 255 bytes, not {}", item.idempotency_key.len()),
-        });
-    }
-    non_empty("outbox kind", &item.kind)?;
-    serde_json::to_string(&item.payload).map_err(|e| StoreError::Invalid {
-        what: "outbox payload",
-        problem: e.to_string(),
-    })
 }
 
 impl CallJournalStore for SqliteStore {
@@ -170,40 +156,7 @@ impl CallJournalStore for SqliteStore {
             tx.commit().await.map_err(StoreError::db(CONTEXT))?;
             return Ok(None);
         }
-        let now = now_ms();
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO outbox (idempotency_key, instance_id, kind, payload, state, attempts, \
-               next_attempt_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?6) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(&item.idempotency_key)
-        .bind(item.instance_id.0)
-        .bind(&item.kind)
-        .bind(payload)
-        .bind(item.not_before.map_or(now, to_ms))
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db(CONTEXT))?;
-        let enqueued = match inserted {
-            Some(id) => Enqueued {
-                id: OutboxId(id),
-                created: true,
-            },
-            None => {
-                let id: i64 =
-                    sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?1")
-                        .bind(&item.idempotency_key)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(StoreError::db(CONTEXT))?;
-                Enqueued {
-                    id: OutboxId(id),
-                    created: false,
-                }
-            }
-        };
+        let enqueued = insert_item(&mut tx, item, payload, CONTEXT).await?;
         tx.commit().await.map_err(StoreError::db(CONTEXT))?;
         Ok(Some(enqueued))
     }

@@ -78,51 +78,73 @@ fn held(rows_affected: u64, claim: &Claim) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks a new item and encodes its payload.
+pub(super) fn check_item(item: &NewOutboxItem) -> Result<String, StoreError> {
+    if item.idempotency_key.is_empty() || item.idempotency_key.len() > 255 {
+        return Err(StoreError::Invalid {
+            what: "idempotency key",
+            problem: format!("must be 1 to 255 bytes, not {}", item.idempotency_key.len()),
+        });
+    }
+    non_empty("outbox kind", &item.kind)?;
+    serde_json::to_string(&item.payload).map_err(|e| StoreError::Invalid {
+        what: "outbox payload",
+        problem: e.to_string(),
+    })
+}
+
+/// Inserts a checked item unless one with its idempotency key exists, on `conn` (a pooled
+/// connection or an open transaction, so that a caller can enqueue together with its own
+/// writes); answers the item that holds the key.
+pub(super) async fn insert_item(
+    conn: &mut sqlx::SqliteConnection,
+    item: &NewOutboxItem,
+    payload: String,
+    context: &'static str,
+) -> Result<Enqueued, StoreError> {
+    let now = now_ms();
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (idempotency_key, instance_id, kind, payload, state, attempts, \
+           next_attempt_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?6) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(&item.idempotency_key)
+    .bind(item.instance_id.0)
+    .bind(&item.kind)
+    .bind(payload)
+    .bind(item.not_before.map_or(now, to_ms))
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::db(context))?;
+    if let Some(id) = inserted {
+        return Ok(Enqueued {
+            id: OutboxId(id),
+            created: true,
+        });
+    }
+    let existing: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?1")
+        .bind(&item.idempotency_key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::db(context))?;
+    Ok(Enqueued {
+        id: OutboxId(existing),
+        created: false,
+    })
+}
+
 impl OutboxStore for SqliteStore {
     async fn enqueue(&self, item: &NewOutboxItem) -> Result<Enqueued, StoreError> {
         const CONTEXT: &str = "enqueueing a write";
-        if item.idempotency_key.is_empty() || item.idempotency_key.len() > 255 {
-            return Err(StoreError::Invalid {
-                what: "idempotency key",
-                problem: format!("must be 1 to 255 bytes, not {}", item.idempotency_key.len()),
-            });
-        }
-        non_empty("outbox kind", &item.kind)?;
-        let payload = serde_json::to_string(&item.payload).map_err(|e| StoreError::Invalid {
-            what: "outbox payload",
-            problem: e.to_string(),
-        })?;
-        let now = now_ms();
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO outbox (idempotency_key, instance_id, kind, payload, state, attempts, \
-               next_attempt_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?6) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(&item.idempotency_key)
-        .bind(item.instance_id.0)
-        .bind(&item.kind)
-        .bind(payload)
-        .bind(item.not_before.map_or(now, to_ms))
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(StoreError::db(CONTEXT))?;
-        if let Some(id) = inserted {
-            return Ok(Enqueued {
-                id: OutboxId(id),
-                created: true,
-            });
-        }
-        let existing: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?1")
-            .bind(&item.idempotency_key)
-            .fetch_one(self.pool())
+        let payload = check_item(item)?;
+        let mut conn = self
+            .pool()
+            .acquire()
             .await
             .map_err(StoreError::db(CONTEXT))?;
-        Ok(Enqueued {
-            id: OutboxId(existing),
-            created: false,
-        })
+        insert_item(&mut conn, item, payload, CONTEXT).await
     }
 
     async fn claim_due(
