@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use ctibridge_domain::LoginUrl;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use support::admin::{login, try_login};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -106,58 +109,6 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A signed-in admin: the session cookie and the CSRF token.
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Admin {
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-    }
-
-    fn send(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf)
-    }
-}
-
-async fn try_login(base: &str, login: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/admin/api/login"))
-        .json(&json!({"login": login, "password": password}))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn login(base: &str, login: &str, password: &str) -> Admin {
-    let resp = try_login(base, login, password).await;
-    assert_eq!(resp.status(), StatusCode::OK, "sign-in of {login}");
-    let set_cookie = resp
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let body: Value = resp.json().await.unwrap();
-    Admin {
-        http: reqwest::Client::new(),
-        base: base.to_owned(),
-        cookie,
-        csrf: body["csrf"].as_str().unwrap().to_owned(),
     }
 }
 

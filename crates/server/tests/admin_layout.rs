@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use ctibridge_emulator_salesforce::RecordOp;
 use ctibridge_server::hub::PanelMatch;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::admin::Admin;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const NUMBER: &str = "+493099991111";
@@ -113,59 +116,6 @@ async fn eventually<F: FnMut() -> bool>(what: &str, mut done: F) {
     }
 }
 
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Admin {
-    async fn sign_in(base: &str) -> Admin {
-        let resp = reqwest::Client::new()
-            .post(format!("{base}/admin/api/login"))
-            .json(&json!({"login": "0001", "password": "admin-pass"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
-        let cookie = cookie.split(';').next().unwrap().to_owned();
-        let body: Value = resp.json().await.unwrap();
-        Admin {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-            cookie,
-            csrf: body["csrf"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
-        resp.json().await.unwrap()
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (resp.status(), resp.json().await.unwrap())
-    }
-}
-
 fn labels(m: &PanelMatch) -> Vec<(String, String)> {
     m.fields
         .iter()
@@ -193,7 +143,9 @@ async fn a_card_layout_and_priority_set_in_the_admin_ui_apply_at_once_and_the_sy
     );
 
     let admin = Admin::sign_in(&w.base).await;
-    let offered = admin.get(&format!("/admin/api/layout/{name}/fields")).await;
+    let offered = admin
+        .get_json(&format!("/admin/api/layout/{name}/fields"))
+        .await;
     let contact: &Vec<Value> = offered["objects"]["Contact"].as_array().unwrap();
     let find = |path: &str| contact.iter().find(|c| c["path"] == path).cloned();
     assert_eq!(find("Assistant_Direct__c").unwrap()["custom"], true);
@@ -246,7 +198,7 @@ async fn a_card_layout_and_priority_set_in_the_admin_ui_apply_at_once_and_the_sy
     }
 
     // Saved in the store: the page reads it back.
-    let listed = admin.get("/admin/api/layout").await;
+    let listed = admin.get_json("/admin/api/layout").await;
     let inst = &listed["instances"][0];
     assert_eq!(inst["priority"], json!(["Account", "Contact", "Lead"]));
     assert_eq!(inst["cards"]["Contact"][1]["path"], "Department");
@@ -313,7 +265,7 @@ async fn fields_the_org_lacks_or_that_are_no_field_paths_are_refused_with_the_re
         "{body}"
     );
     // Nothing was saved: the layout is the default still.
-    let listed = admin.get("/admin/api/layout").await;
+    let listed = admin.get_json("/admin/api/layout").await;
     assert_eq!(
         listed["instances"][0]["cards"]["Lead"][0]["path"],
         "Company"
@@ -366,9 +318,9 @@ async fn the_daily_api_cap_pauses_the_background_sync_and_the_status_says_so() {
         calls_after.used <= calls_before.used + 1,
         "the paused sync called the API: {calls_before:?} -> {calls_after:?}"
     );
-    let listed = admin.get("/admin/api/layout").await;
+    let listed = admin.get_json("/admin/api/layout").await;
     assert_eq!(listed["instances"][0]["daily_api_cap"], 4000);
-    let admin_status = admin.get("/admin/api/status").await;
+    let admin_status = admin.get_json("/admin/api/status").await;
     assert_eq!(admin_status["api_caps"][name.as_str()], 4000);
     assert!(
         listed["instances"][0]["paused"]

@@ -13,67 +13,22 @@ use ctibridge_config::Config;
 use ctibridge_domain::LoginUrl;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::admin::Admin;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Admin {
-    async fn sign_in(base: &str) -> Admin {
-        let resp = reqwest::Client::new()
-            .post(format!("{base}/admin/api/login"))
-            .json(&json!({"login": "0001", "password": "admin-pass"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
-        let cookie = cookie.split(';').next().unwrap().to_owned();
-        let body: Value = resp.json().await.unwrap();
-        Admin {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-            cookie,
-            csrf: body["csrf"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn user(&self, login: &str) -> Value {
-        let (_, users) = self
-            .call(reqwest::Method::GET, "/admin/api/users", None)
-            .await;
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["starface_login"] == login)
-            .cloned()
-            .unwrap_or(Value::Null)
-    }
+/// The Users page's row of a STARFACE user.
+async fn user(admin: &Admin, login: &str) -> Value {
+    let (_, users) = admin
+        .call(reqwest::Method::GET, "/admin/api/users", None)
+        .await;
+    users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["starface_login"] == login)
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
@@ -111,7 +66,7 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
 
     // Frank's e-mail (frank.fremd@example.org) belongs to no Salesforce user.
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while admin.user("1005").await["problem"].is_null() {
+    while user(&admin, "1005").await["problem"].is_null() {
         assert!(tokio::time::Instant::now() < deadline, "Frank never listed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -142,16 +97,16 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let frank = admin.user("1005").await;
+    let frank = user(&admin, "1005").await;
     assert_eq!(frank["link"], "manual", "{frank}");
     assert_eq!(frank["salesforce_user_name"], "Gina Gone");
     assert!(frank["problem"].is_null(), "{frank}");
     // Ben matches by e-mail.
-    assert_eq!(admin.user("1001").await["link"], "email");
+    assert_eq!(user(&admin, "1001").await["link"], "email");
 
     // The instance's own matching (each sync cycle) keeps the manual link.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let frank = admin.user("1005").await;
+    let frank = user(&admin, "1005").await;
     assert_eq!(frank["salesforce_user_id"], gina.as_str(), "{frank}");
     assert_eq!(frank["link"], "manual");
     // Gina signs in to the panel as the STARFACE user she is linked to, not refused for her
@@ -194,7 +149,7 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
         .call(reqwest::Method::DELETE, &link_path("1005"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let frank = admin.user("1005").await;
+    let frank = user(&admin, "1005").await;
     assert!(frank["link"].is_null(), "{frank}");
     assert!(
         frank["problem"]
@@ -255,11 +210,11 @@ async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_o
     let admin = Admin::sign_in(&format!("http://{addr}")).await;
     let path = |login: &str| format!("/admin/api/users/{path_name}/{login}/starface-password");
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while admin.user("1002").await.is_null() {
+    while user(&admin, "1002").await.is_null() {
         assert!(tokio::time::Instant::now() < deadline, "Clara never listed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(admin.user("1002").await["uci"]["state"], "no_credentials");
+    assert_eq!(user(&admin, "1002").await["uci"]["state"], "no_credentials");
 
     let (status, body) = admin
         .call(
@@ -304,11 +259,11 @@ async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_o
         ctibridge_starface::auth::password_sha512_hex("clara-pass")
     );
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while admin.user("1002").await["uci"]["state"] != "active" {
+    while user(&admin, "1002").await["uci"]["state"] != "active" {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the UCI session never started: {}",
-            admin.user("1002").await
+            user(&admin, "1002").await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

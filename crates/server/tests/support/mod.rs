@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // tests: a failed step stops the test
 
+pub mod admin;
 pub mod proxy;
 pub mod served;
 
