@@ -6,11 +6,8 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use ctibridge_config::Config;
-use ctibridge_domain::LoginUrl;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::admin::Admin;
@@ -33,35 +30,13 @@ async fn user(admin: &Admin, login: &str) -> Value {
 
 #[tokio::test]
 async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
-    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
-        .await
-        .unwrap();
-    let pbx = ctibridge_emulator_starface::spawn(lo, Default::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = Config::demo(
-        dir.path().to_path_buf(),
-        addr,
-        pbx.url().clone(),
-        LoginUrl::parse(org.url().as_str()).unwrap().0,
-    );
-    config.instances[0].sync_interval = Duration::from_secs(1);
-    let name = config.instances[0].name.clone();
-    let path_name = name.replace(' ', "%20");
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let w = support::world_with(support::Wiring {
+        sync_interval: Some(Duration::from_secs(1)),
+        ..Default::default()
+    })
+    .await;
+    let path_name = support::INSTANCE.replace(' ', "%20");
+    let addr = w.base.trim_start_matches("http://").to_owned();
     let admin = Admin::sign_in(&format!("http://{addr}")).await;
 
     // Frank's e-mail (frank.fremd@example.org) belongs to no Salesforce user.
@@ -173,40 +148,15 @@ async fn a_manual_link_resolves_an_e_mail_mismatch_until_it_is_removed() {
             .any(|c| c["id"] == "users.starface_without_salesforce"),
         "{report}"
     );
-    running.shutdown().await;
-    drop((org, pbx));
+    w.running.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_only_its_hash_is_kept()
  {
-    let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
-        .await
-        .unwrap();
-    let pbx = ctibridge_emulator_starface::spawn(lo, Default::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind(lo).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = Config::demo(
-        dir.path().to_path_buf(),
-        addr,
-        pbx.url().clone(),
-        LoginUrl::parse(org.url().as_str()).unwrap().0,
-    );
-    let path_name = config.instances[0].name.replace(' ', "%20");
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let w = support::world_with(Default::default()).await;
+    let path_name = support::INSTANCE.replace(' ', "%20");
+    let addr = w.base.trim_start_matches("http://").to_owned();
     let admin = Admin::sign_in(&format!("http://{addr}")).await;
     let path = |login: &str| format!("/admin/api/users/{path_name}/{login}/starface-password");
     let deadline = tokio::time::Instant::now() + LIMIT;
@@ -247,7 +197,8 @@ async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_o
     assert_eq!(status, StatusCode::OK, "{body}");
     use ctibridge_store::CredentialStore;
     use secrecy::ExposeSecret;
-    let stored = running
+    let stored = w
+        .running
         .state()
         .store
         .get_credential(&ctibridge_server::uci::credential_key("1002"))
@@ -267,6 +218,5 @@ async fn an_admin_sets_a_users_starface_password_after_the_pbx_accepted_it_and_o
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    running.shutdown().await;
-    drop((org, pbx));
+    w.running.shutdown().await;
 }
