@@ -30,6 +30,9 @@ const TEXT = {
     'inst.source.config': 'These instances come from the configuration file. Saving here stores them in ctibridge\'s database, which is used from then on (the file stays the bootstrap).',
     'inst.source.store': 'These instances are stored in ctibridge\'s database (edited here); the [[instance]] sections of the configuration file are no longer used.',
     'inst.restart': 'Saved. Instance changes take effect after ctibridge is restarted.',
+    'inst.imported_left': 'Contact import is off for "{name}", but {n} contacts ctibridge created are still in the STARFACE address book.',
+    'inst.remove_imported': 'Remove them', 'inst.confirm_remove_imported': 'Delete the {n} contacts ctibridge created for "{name}" from the STARFACE address book? Contacts without the Salesforce tag stay.',
+    'inst.removed_imported': '{n} contacts removed from the STARFACE address book.',
     'inst.new': 'New instance', 'inst.edit': 'Edit', 'inst.save': 'Save', 'inst.test': 'Test connection', 'inst.delete': 'Delete', 'inst.cancel': 'Cancel',
     'inst.name': 'Name (unique)', 'inst.description': 'Description', 'inst.enabled': 'Enabled',
     'inst.login_url': 'Salesforce login URL (the org\'s My Domain, e.g. https://acme.my.salesforce.com)',
@@ -92,6 +95,9 @@ const TEXT = {
     'inst.source.config': 'Diese Instanzen stammen aus der Konfigurationsdatei. Speichern legt sie in der Datenbank von ctibridge ab, die ab dann gilt (die Datei bleibt die Erstkonfiguration).',
     'inst.source.store': 'Diese Instanzen liegen in der Datenbank von ctibridge (hier bearbeitet); die [[instance]]-Abschnitte der Konfigurationsdatei werden nicht mehr verwendet.',
     'inst.restart': 'Gespeichert. Änderungen an Instanzen wirken nach einem Neustart von ctibridge.',
+    'inst.imported_left': 'Der Kontaktimport ist für „{name}“ aus, aber {n} von ctibridge angelegte Kontakte sind noch im STARFACE-Adressbuch.',
+    'inst.remove_imported': 'Entfernen', 'inst.confirm_remove_imported': 'Die {n} von ctibridge für „{name}“ angelegten Kontakte aus dem STARFACE-Adressbuch löschen? Kontakte ohne das Salesforce-Tag bleiben.',
+    'inst.removed_imported': '{n} Kontakte aus dem STARFACE-Adressbuch entfernt.',
     'inst.new': 'Neue Instanz', 'inst.edit': 'Bearbeiten', 'inst.save': 'Speichern', 'inst.test': 'Verbindung testen', 'inst.delete': 'Löschen', 'inst.cancel': 'Abbrechen',
     'inst.name': 'Name (eindeutig)', 'inst.description': 'Beschreibung', 'inst.enabled': 'Aktiv',
     'inst.login_url': 'Salesforce-Login-URL (die My Domain der Org, z. B. https://acme.my.salesforce.com)',
@@ -449,9 +455,9 @@ async function setLevel() {
 
 let instancesData = null;
 
-async function loadInstances() {
+async function loadInstances(note) {
   instancesData = await api('GET', '/admin/api/instances');
-  renderInstances();
+  renderInstances(note);
 }
 
 function renderInstances(note) {
@@ -460,6 +466,9 @@ function renderInstances(note) {
     <p class="muted" id="inst-source">${esc(t(`inst.source.${d.source}`))}</p>`;
   if (d.source === 'store') html += `<p><button id="inst-forget" class="danger">${esc(t('inst.forget'))}</button></p>`;
   if (d.restart_pending) html += `<p class="banner" id="inst-restart">${esc(t('inst.restart'))}</p>`;
+  for (const [name, n] of Object.entries(d.imported_left || {})) {
+    html += `<p class="banner imported-left">${esc(t('inst.imported_left', { name, n }))} <button class="inst-remove-imported danger" data-name="${esc(name)}" data-n="${esc(n)}">${esc(t('inst.remove_imported'))}</button></p>`;
+  }
   if (note) html += note;
   if (!d.instances.length) html += `<p class="muted">${esc(t('inst.none'))}</p>`;
   else {
@@ -481,6 +490,16 @@ function renderInstances(note) {
     });
   }
   for (const b of document.querySelectorAll('.inst-edit')) b.addEventListener('click', () => editInstance(d.instances[Number(b.dataset.index)]));
+  for (const b of document.querySelectorAll('.inst-remove-imported')) {
+    b.addEventListener('click', async () => {
+      const { name, n } = b.dataset;
+      if (!window.confirm(t('inst.confirm_remove_imported', { name, n }))) return;
+      try {
+        const r = await api('POST', `/admin/api/instances/${encodeURIComponent(name)}/remove-imported`);
+        await loadInstances(`<p class="banner ok">${esc(t('inst.removed_imported', { n: r.removed }))}</p>`);
+      } catch (e) { showError(e); }
+    });
+  }
 }
 
 function checkboxes(cls, items, selected) {

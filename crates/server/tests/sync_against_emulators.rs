@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed step should stop the test
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -927,5 +929,74 @@ async fn the_running_service_keeps_index_status_and_address_book_current() {
             .await
             .contains_key(&("Account".into(), resumed))
     );
+    running.shutdown().await;
+}
+
+/// Starts the connector on `config` for the admin API; answers it and its base URL.
+async fn serve_admin(config: Config) -> (ctibridge_server::Running, String) {
+    let listener = tokio::net::TcpListener::bind(lo()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let running = ctibridge_server::start_with(
+        config,
+        None,
+        ctibridge_server::StartOptions {
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .unwrap();
+    (running, base)
+}
+
+#[tokio::test]
+async fn with_import_turned_off_the_admin_page_offers_to_remove_our_contacts_and_removes_only_those()
+ {
+    let w = world(60, 10, 10, true).await;
+    let foreign = foreign_contacts(&w).await;
+    let first = w.sync(false).await;
+    no_errors(&first);
+    let exported = first.instances[0]
+        .export
+        .as_ref()
+        .unwrap()
+        .exported
+        .unwrap();
+    assert!(exported > 0);
+    let path = format!(
+        "/admin/api/instances/{}/remove-imported",
+        INSTANCE.replace(' ', "%20")
+    );
+
+    // While the running instance still imports, its next sync would make them again: refused.
+    let (running, base) = serve_admin(w.config.clone()).await;
+    let admin = support::admin::Admin::sign_in(&base).await;
+    let listed = admin.get_json("/admin/api/instances").await;
+    assert_eq!(listed["imported_left"], json!({}), "{listed}");
+    let (status, body) = admin.call(reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+    running.shutdown().await;
+    assert_eq!(
+        w.rest().all_contacts(&[]).await.unwrap().len(),
+        foreign.len() + exported as usize
+    );
+
+    // Import off: the page names what is left and removes exactly that.
+    let mut config = w.config.clone();
+    config.instances[0].import_contacts = false;
+    let (running, base) = serve_admin(config).await;
+    let admin = support::admin::Admin::sign_in(&base).await;
+    let listed = admin.get_json("/admin/api/instances").await;
+    assert_eq!(listed["imported_left"][INSTANCE], exported, "{listed}");
+    let (status, body) = admin.call(reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["removed"], exported);
+    assert_eq!(foreign_contacts(&w).await, foreign);
+    assert_eq!(
+        w.rest().all_contacts(&[]).await.unwrap().len(),
+        foreign.len()
+    );
+    let listed = admin.get_json("/admin/api/instances").await;
+    assert_eq!(listed["imported_left"], json!({}), "{listed}");
     running.shutdown().await;
 }

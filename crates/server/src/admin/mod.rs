@@ -111,6 +111,10 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/api/instances/{name}",
             put(update_instance).delete(delete_instance),
         )
+        .route(
+            "/admin/api/instances/{name}/remove-imported",
+            post(remove_imported),
+        )
         .route("/admin/api/instances-test", post(test_connection))
         .route("/admin/api/outbox/{id}/retry", post(retry_write))
         .route("/admin/api/layout", get(layout::list))
@@ -820,10 +824,58 @@ async fn list_instances(
     Ok(Json(json!({
         "source": source,
         "restart_pending": admin.saved_since_start.load(Ordering::Relaxed),
+        "imported_left": imported_left(&admin.app).await,
         "instances": list.iter().map(InstanceView::from).collect::<Vec<_>>(),
         "pbx": { "users": pbx_users, "groups": pbx_groups, "read": dir.is_some() },
     }))
     .into_response())
+}
+
+/// Per running instance whose contact import is off: how many address-book contacts its export
+/// made are still on the PBX (by their links), so that the page can offer to remove them.
+async fn imported_left(app: &AppState) -> serde_json::Map<String, serde_json::Value> {
+    use ctibridge_store::{InstanceStore as _, SyncStateStore as _};
+    let mut left = serde_json::Map::new();
+    for inst in app.config.instances.iter().filter(|i| !i.import_contacts) {
+        let Ok(Some(stored)) = app.store.get_instance(&inst.name).await else {
+            continue;
+        };
+        match app.store.list_contact_links(stored.id).await {
+            Ok(links) if !links.is_empty() => {
+                left.insert(inst.name.clone(), json!(links.len()));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(instance = %inst.name, error = %e, "cannot count the exported contacts")
+            }
+        }
+    }
+    left
+}
+
+/// Deletes the address-book contacts the export made for an instance whose contact import is
+/// off (those still carrying our tag; the others stay), as the manual's "Kontakte importieren"
+/// switch implies. Refused while the running instance still imports: its next sync would make
+/// them again.
+async fn remove_imported(
+    State(admin): State<Arc<Admin>>,
+    authed: Authed,
+    Path(name): Path<String>,
+) -> Result<Response, AdminError> {
+    let app = &admin.app;
+    let running = app
+        .instance(&name)
+        .ok_or_else(|| AdminError::NotFound(format!("no running instance {name:?}")))?;
+    if running.import_contacts {
+        return Err(AdminError::Conflict(format!(
+            "contact import is on for the running instance {name:?}: turn it off, save, restart ctibridge, then remove the contacts"
+        )));
+    }
+    let removed = crate::sync::remove_exported_contacts(&app.config, &app.store, &name)
+        .await
+        .map_err(|e| AdminError::Upstream(format!("removing the imported contacts failed: {e}")))?;
+    tracing::info!(admin = %authed.session.user, instance = %name, removed, "imported contacts removed from the STARFACE address book");
+    Ok(Json(json!({ "removed": removed })).into_response())
 }
 
 async fn save_instance(
