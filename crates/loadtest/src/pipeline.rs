@@ -18,8 +18,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use ctibridge_domain::{Call, CallOutcome, CallState, CallTracker, Direction};
-use ctibridge_server::hub::{PanelCall, PanelMatch, Remote};
+use ctibridge_domain::{CallState, CallTracker};
 use ctibridge_server::state::AppState;
 use ctibridge_starface::uci::{CallbackMessage, parse_callback};
 
@@ -218,7 +217,12 @@ async fn handle(p: &Pipeline, mode: LookupMode, body: &[u8], query: &str) -> Res
                             (lookup::remote_only(&p.app, raw, name), Vec::new())
                         }
                     };
-                let call = panel_call_with(&u.call, remote, matches);
+                let call = ctibridge_server::uci::panel_call_with(
+                    &u.call,
+                    remote,
+                    matches,
+                    u.call.group_id.clone(),
+                );
                 p.app.hub.publish_call(u.call.user.as_str(), call);
             }
         } else {
@@ -237,46 +241,4 @@ async fn handle(p: &Pipeline, mode: LookupMode, body: &[u8], query: &str) -> Res
         request.response,
     )
         .into_response()
-}
-
-/// `ctibridge_server::uci::panel_call` with the far end and matches already found.
-///
-/// A copy of the connector's mapping (kept equal by the test `panel_call_copy_matches_the_
-/// connector`), because the connector's function does its own lookup.
-pub fn panel_call_with(call: &Call, remote: Remote, matches: Vec<PanelMatch>) -> PanelCall {
-    let direction = if remote.kind == "internal" {
-        "internal"
-    } else {
-        match call.direction {
-            Some(Direction::Outbound) => "outbound",
-            Some(Direction::Internal) => "internal",
-            _ => "inbound",
-        }
-    };
-    let state = if call.is_ended() {
-        "ended"
-    } else {
-        match call.state {
-            CallState::Connected => "connected",
-            CallState::Proceeding | CallState::Ringback => "dialing",
-            _ if call.direction == Some(Direction::Outbound) => "dialing",
-            _ => "ringing",
-        }
-    };
-    PanelCall {
-        id: call.id.as_str().to_owned(),
-        direction,
-        state,
-        outcome: call.outcome.map(|o| match o {
-            CallOutcome::Answered => "answered",
-            CallOutcome::Missed => "missed",
-            CallOutcome::NotReached => "not_reached",
-            CallOutcome::Busy => "busy",
-        }),
-        remote,
-        group: call.group_id.clone(),
-        matches,
-        started_at: call.started_at,
-        ended_at: call.ended_at,
-    }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ctibridge_domain::{CallTracker, StarfaceLoginId};
 use ctibridge_loadtest::lookup::{self, LookupMode};
-use ctibridge_loadtest::pipeline::panel_call_with;
 use ctibridge_loadtest::ring::{self, RingOptions};
 use ctibridge_loadtest::world::{Runtimes, World, WorldOptions};
 use ctibridge_starface::uci::{CallbackMessage, parse_callback};
@@ -104,7 +103,7 @@ fn event(id: &str, state: &str, number: &str) -> ctibridge_domain::CallEvent {
 }
 
 #[test]
-fn panel_call_copy_matches_the_connector() {
+fn the_load_tools_index_lookup_gives_the_connectors_panel_call() {
     let rt = Runtimes::new().unwrap();
     let load = rt.load.handle().clone();
     load.block_on(async {
@@ -134,7 +133,12 @@ fn panel_call_copy_matches_the_connector() {
                     .await
                     .unwrap();
                     assert_eq!(
-                        panel_call_with(&u.call, remote, matches),
+                        ctibridge_server::uci::panel_call_with(
+                            &u.call,
+                            remote,
+                            matches,
+                            u.call.group_id.clone()
+                        ),
                         ctibridge_server::uci::panel_call(&state, &world.instance, &u.call)
                     );
                     checked += 1;

@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::hub::{PanelCall, UciStatus};
+use crate::hub::{PanelCall, PanelMatch, Remote, UciStatus};
 use crate::sessions::random_token;
 use crate::state::AppState;
 
@@ -574,6 +574,24 @@ pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
         remote.e164.as_deref(),
         matches,
     );
+    let group = call
+        .group_id
+        .as_ref()
+        .map(|id| match state.pbx_directory() {
+            Some(dir) => dir.group_name(id),
+            None => id.clone(),
+        });
+    panel_call_with(call, remote, matches, group)
+}
+
+/// A tracked call as the panel shows it, with its far end and matches already found and its
+/// group's name (if it rang a group).
+pub fn panel_call_with(
+    call: &Call,
+    remote: Remote,
+    matches: Vec<PanelMatch>,
+    group: Option<String>,
+) -> PanelCall {
     let direction = if remote.kind == "internal" {
         "internal"
     } else {
@@ -604,13 +622,7 @@ pub fn panel_call(state: &AppState, instance: &str, call: &Call) -> PanelCall {
             CallOutcome::Busy => "busy",
         }),
         remote,
-        group: call
-            .group_id
-            .as_ref()
-            .map(|id| match state.pbx_directory() {
-                Some(dir) => dir.group_name(id),
-                None => id.clone(),
-            }),
+        group,
         matches,
         started_at: call.started_at,
         ended_at: call.ended_at,
