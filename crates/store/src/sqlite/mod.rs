@@ -49,10 +49,6 @@ fn connect_options(db_path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
-        // 16 MiB of page cache per connection (SQLite's default is 2 MiB): a sync page of 2,000
-        // records with its index entries no longer spills out of the cache halfway through its
-        // write, which made a full sync of 1M records SQLite-bound.
-        .pragma("cache_size", "-16384")
 }
 
 async fn connect(data_dir: &Path) -> Result<SqlitePool, StoreError> {
