@@ -48,7 +48,7 @@ test('admin signs in, edits an instance with a pasted key, changes the log level
 
   // Users: Frank has no Salesforce user; the row is marked and the FAQ fix is shown.
   await page.click('a[data-page="users"]');
-  await page.waitForSelector('tr.mismatch[data-login="1005"]');
+  await page.waitForSelector('#page-users tr.mismatch[data-login="1005"]');
   assert.match(await page.textContent('#users-mismatch'), /same e-mail address/);
 
   // Instances: edit with a key pasted with a trailing space.
@@ -187,7 +187,7 @@ test('admin links a STARFACE user to a Salesforce user by hand, sees it as manua
   await page.selectOption('tr[data-login="1005"] .user-pick', { label: 'Gina Gone <gina.gone@example.com>' });
   await page.click('tr[data-login="1005"] .user-link-save');
   await page.waitForSelector('tr[data-login="1005"]:not(.mismatch) .user-unlink');
-  assert.match(await page.textContent('tr[data-login="1005"]'), /Gina Gone/);
+  assert.match(await page.textContent('#page-users tr[data-login="1005"]'), /Gina Gone/);
   assert.match(await page.textContent('tr[data-login="1005"] .user-link-cell'), /manual/);
   assert.match(await page.textContent('#banner'), /linked to Gina Gone by hand/);
 
