@@ -250,6 +250,23 @@ pub fn no_redirects() -> reqwest::Client {
 
 /// Signs in through the real OAuth redirects (PKCE) and returns the panel token.
 pub async fn sign_in(base: &str, username: &str) -> String {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        match try_sign_in(base, username).await {
+            Ok(token) => return token,
+            // A connector just started may not have read the PBX's user list yet; the page
+            // says to try again in a moment, as a user would.
+            Err(body)
+                if body.contains("not read yet") && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(body) => panic!("the callback page hands over a token: {body}"),
+        }
+    }
+}
+
+async fn try_sign_in(base: &str, username: &str) -> Result<String, String> {
     let http = no_redirects();
     let mut url = format!("{base}/panel/login?login_hint={username}");
     for _ in 0..4 {
@@ -259,12 +276,11 @@ pub async fn sign_in(base: &str, username: &str) -> String {
             continue;
         }
         let body = resp.text().await.unwrap();
-        let start = body
-            .find("\"token\":\"")
-            .unwrap_or_else(|| panic!("the callback page hands over a token: {body}"))
-            + 9;
+        let Some(start) = body.find("\"token\":\"").map(|i| i + 9) else {
+            return Err(body);
+        };
         let end = body[start..].find('"').unwrap() + start;
-        return body[start..end].to_owned();
+        return Ok(body[start..end].to_owned());
     }
     panic!("too many redirects");
 }
