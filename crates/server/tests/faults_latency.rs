@@ -20,18 +20,6 @@ const SLOW: Duration = Duration::from_secs(10);
 const SLOW_LIMIT: Duration = Duration::from_secs(75);
 const CALLS: usize = 3;
 
-fn tasks_of(org: &ctibridge_emulator_salesforce::RunningOrg, call_id: &str) -> usize {
-    org.control()
-        .records("Task")
-        .iter()
-        .filter(|t| {
-            t["CallObject"]
-                .as_str()
-                .is_some_and(|c| c.starts_with(&format!("{call_id}:")))
-        })
-        .count()
-}
-
 /// Polls `done` until it holds, failing after [`SLOW_LIMIT`].
 async fn eventually_slow(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + SLOW_LIMIT;

@@ -59,18 +59,6 @@ fn callback_path(pbx: &ctibridge_emulator_starface::RunningPbx, login: &str) -> 
         .map(|u| u.path().to_owned())
 }
 
-fn tasks_of(org: &ctibridge_emulator_salesforce::RunningOrg, call_id: &str) -> usize {
-    org.control()
-        .records("Task")
-        .iter()
-        .filter(|t| {
-            t["CallObject"]
-                .as_str()
-                .is_some_and(|c| c.starts_with(&format!("{call_id}:")))
-        })
-        .count()
-}
-
 /// The `i`-th callback of round `round`: mostly real call events, some replayed, some junk,
 /// some to a secret that does not exist, now and then a large body.
 fn callback(base: &str, live: &str, round: usize, i: usize) -> (String, Vec<u8>) {

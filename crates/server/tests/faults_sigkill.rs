@@ -63,18 +63,6 @@ async fn after_a_sigkill_the_restarted_service_has_its_data_and_sessions_back() 
     }
 }
 
-fn tasks_of(org: &ctibridge_emulator_salesforce::RunningOrg, call_id: &str) -> usize {
-    org.control()
-        .records("Task")
-        .iter()
-        .filter(|t| {
-            t["CallObject"]
-                .as_str()
-                .is_some_and(|c| c.starts_with(&format!("{call_id}:")))
-        })
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_during_the_outbox_flush_loses_and_duplicates_no_call_log() {
     let s = served::scenario(false).await;

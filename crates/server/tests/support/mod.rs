@@ -229,6 +229,20 @@ pub fn index_ready(state: &ctibridge_server::state::AppState) -> bool {
         .is_some_and(|l| !l.samples.is_empty())
 }
 
+/// How many Tasks the org holds for the PBX call `call_id` (their `CallObject` is the call id,
+/// a colon, then the user or group).
+pub fn tasks_of(org: &ctibridge_emulator_salesforce::RunningOrg, call_id: &str) -> usize {
+    org.control()
+        .records("Task")
+        .iter()
+        .filter(|t| {
+            t["CallObject"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(&format!("{call_id}:")))
+        })
+        .count()
+}
+
 /// Polls `done` every 20 ms until it holds; fails the test after [`LIMIT`].
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + LIMIT;
