@@ -269,38 +269,30 @@ fn apply_changes(
     Ok((updates, creates, deletes))
 }
 
-/// One size: seed the org, full sync, the index from the store, then a round of incremental
-/// cycles, one per entry of `changes` (after a cycle without changes, the fixed cost).
-pub async fn run_size(
+/// Both emulators on loopback, on the emulators' runtime (their CPU counts as theirs), the
+/// org seeded with `org_opts`.
+async fn spawn_emulators(
     rt: &Runtimes,
-    n: usize,
-    changes: &[usize],
-    cli: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let (contacts, leads, accounts) = split(n);
+    org_opts: ctibridge_emulator_salesforce::Options,
+) -> anyhow::Result<(
+    ctibridge_emulator_salesforce::RunningOrg,
+    ctibridge_emulator_starface::RunningPbx,
+)> {
     let lo: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-    let rss0 = sys::rss();
-    let t = Instant::now();
-    let org_opts = ctibridge_emulator_salesforce::Options {
-        contacts,
-        leads,
-        accounts,
-        ..Default::default()
-    };
-    let (org, pbx) = on(&rt.emu.handle().clone(), async move {
+    on(&rt.emu.handle().clone(), async move {
         let org = ctibridge_emulator_salesforce::spawn(lo, org_opts).await?;
         let pbx = ctibridge_emulator_starface::spawn(lo, Default::default()).await?;
         anyhow::Ok((org, pbx))
     })
-    .await??;
-    let seeded = t.elapsed();
-    let emu_rss = sys::rss().saturating_sub(rss0);
-    println!(
-        "--- {n} records ({contacts} Contacts, {leads} Leads, {accounts} Accounts): org emulator seeded in {:.1} s, its data +{:.0} MB RSS",
-        seeded.as_secs_f64(),
-        mb(emu_rss)
-    );
+    .await?
+}
 
+/// A fresh data directory and the demo configuration against these emulators, with the
+/// address-book export off. The store lives in the directory: keep it as long as the config.
+fn data_dir_and_config(
+    org: &ctibridge_emulator_salesforce::RunningOrg,
+    pbx: &ctibridge_emulator_starface::RunningPbx,
+) -> anyhow::Result<(tempfile::TempDir, Config)> {
     let dir = tempfile::tempdir().context("temporary data directory")?;
     // The store wants its directory private (it holds a key file).
     std::fs::set_permissions(
@@ -310,10 +302,54 @@ pub async fn run_size(
     let org_url = LoginUrl::parse(org.url().as_str())
         .context("the org emulator's URL")?
         .0;
+    let lo: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut config = Config::demo(dir.path(), lo, pbx.url().clone(), org_url);
     for inst in &mut config.instances {
         inst.import_contacts = false;
     }
+    Ok((dir, config))
+}
+
+/// Stops both emulators on their runtime.
+async fn shutdown(
+    rt: &Runtimes,
+    org: ctibridge_emulator_salesforce::RunningOrg,
+    pbx: ctibridge_emulator_starface::RunningPbx,
+) -> anyhow::Result<()> {
+    on(&rt.emu.handle().clone(), async move {
+        pbx.shutdown().await;
+        org.shutdown().await;
+    })
+    .await
+}
+
+/// One size: seed the org, full sync, the index from the store, then a round of incremental
+/// cycles, one per entry of `changes` (after a cycle without changes, the fixed cost).
+pub async fn run_size(
+    rt: &Runtimes,
+    n: usize,
+    changes: &[usize],
+    cli: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let (contacts, leads, accounts) = split(n);
+    let rss0 = sys::rss();
+    let t = Instant::now();
+    let org_opts = ctibridge_emulator_salesforce::Options {
+        contacts,
+        leads,
+        accounts,
+        ..Default::default()
+    };
+    let (org, pbx) = spawn_emulators(rt, org_opts).await?;
+    let seeded = t.elapsed();
+    let emu_rss = sys::rss().saturating_sub(rss0);
+    println!(
+        "--- {n} records ({contacts} Contacts, {leads} Leads, {accounts} Accounts): org emulator seeded in {:.1} s, its data +{:.0} MB RSS",
+        seeded.as_secs_f64(),
+        mb(emu_rss)
+    );
+
+    let (dir, config) = data_dir_and_config(&org, &pbx)?;
     let config = Arc::new(config);
     let control = org.control();
 
@@ -397,12 +433,7 @@ pub async fn run_size(
             );
         }
     }
-    on(&rt.emu.handle().clone(), async move {
-        pbx.shutdown().await;
-        org.shutdown().await;
-    })
-    .await?;
-    Ok(())
+    shutdown(rt, org, pbx).await
 }
 
 /// The address-book export: an org of `contacts` Contacts (and a quarter as many Accounts for
@@ -410,31 +441,15 @@ pub async fn run_size(
 /// creates every Contact with a number on the STARFACE emulator, then one more that finds
 /// nothing to do.
 pub async fn run_export(rt: &Runtimes, contacts: usize) -> anyhow::Result<()> {
-    let lo: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let org_opts = ctibridge_emulator_salesforce::Options {
         contacts,
         leads: 0,
         accounts: contacts / 4,
         ..Default::default()
     };
-    let (org, pbx) = on(&rt.emu.handle().clone(), async move {
-        let org = ctibridge_emulator_salesforce::spawn(lo, org_opts).await?;
-        let pbx = ctibridge_emulator_starface::spawn(lo, Default::default()).await?;
-        anyhow::Ok((org, pbx))
-    })
-    .await??;
-    let dir = tempfile::tempdir().context("temporary data directory")?;
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
-    let org_url = LoginUrl::parse(org.url().as_str())
-        .context("the org emulator's URL")?
-        .0;
-    let mut config = Config::demo(dir.path(), lo, pbx.url().clone(), org_url);
-    for inst in &mut config.instances {
-        inst.import_contacts = false;
-    }
+    let (org, pbx) = spawn_emulators(rt, org_opts).await?;
+    // The store lives in `_dir`: it must outlive both cycles.
+    let (_dir, mut config) = data_dir_and_config(&org, &pbx)?;
     let control = org.control();
     let sync = cycle(rt, &control, &Arc::new(config.clone()), true).await?;
     println!(
@@ -471,12 +486,7 @@ pub async fn run_export(rt: &Runtimes, contacts: usize) -> anyhow::Result<()> {
             c.cpu_other.as_secs_f64(),
         );
     }
-    on(&rt.emu.handle().clone(), async move {
-        pbx.shutdown().await;
-        org.shutdown().await;
-    })
-    .await?;
-    Ok(())
+    shutdown(rt, org, pbx).await
 }
 
 /// What the `ctibridge sync --full` child process cost.
