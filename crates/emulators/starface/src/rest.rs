@@ -595,6 +595,95 @@ fn matches_terms(c: &Contact, terms: &[String]) -> bool {
     })
 }
 
+/// A contact's sort value, lowercased, compared without allocating when it is ASCII (most
+/// are): a page request orders every contact that passes its filters.
+enum SortKey<'a> {
+    Ascii(&'a str),
+    Lowered(String),
+}
+
+impl<'a> SortKey<'a> {
+    fn new(value: &'a str) -> Self {
+        if value.is_ascii() {
+            Self::Ascii(value)
+        } else {
+            Self::Lowered(value.to_lowercase())
+        }
+    }
+}
+
+/// The bytes of `str::to_lowercase` of an ASCII string.
+fn ascii_lowered(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes().map(|b| b.to_ascii_lowercase())
+}
+
+impl Ord for SortKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Self::Lowered(a), Self::Lowered(b)) => a.cmp(b),
+            (Self::Ascii(a), Self::Ascii(b)) => ascii_lowered(a).cmp(ascii_lowered(b)),
+            (Self::Ascii(a), Self::Lowered(b)) => ascii_lowered(a).cmp(b.bytes()),
+            (Self::Lowered(a), Self::Ascii(b)) => a.bytes().cmp(ascii_lowered(b)),
+        }
+    }
+}
+
+impl PartialOrd for SortKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SortKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for SortKey<'_> {}
+
+/// Page `page` of `found` ordered by the lowercased value of `sort` (empty when missing), then
+/// `seq`, all reversed when `descending`. Only the page is sorted: a selection puts its
+/// contacts in place first, which keeps paging through a large address book linear per page
+/// instead of a full sort (with two allocations per comparison) per page.
+fn page_of<'a>(
+    found: Vec<&'a Contact>,
+    sort: &str,
+    descending: bool,
+    page: usize,
+    pagesize: usize,
+) -> Vec<&'a Contact> {
+    let start = page.saturating_mul(pagesize);
+    if pagesize == 0 || start >= found.len() {
+        return Vec::new();
+    }
+    let end = start.saturating_add(pagesize).min(found.len());
+    let mut keyed: Vec<(SortKey<'_>, &Contact)> = found
+        .into_iter()
+        .map(|c| {
+            (
+                SortKey::new(c.values.get(sort).map_or("", String::as_str)),
+                c,
+            )
+        })
+        .collect();
+    // Seqs are unique; the id (the map's order, which a stable sort kept) settles any tie
+    // left, so the order is total and a reversed comparison is the reversed list.
+    let cmp = |x: &(SortKey<'_>, &Contact), y: &(SortKey<'_>, &Contact)| {
+        let o =
+            x.0.cmp(&y.0)
+                .then(x.1.seq.cmp(&y.1.seq))
+                .then_with(|| x.1.id.cmp(&y.1.id));
+        if descending { o.reverse() } else { o }
+    };
+    keyed.select_nth_unstable_by(end - 1, cmp);
+    let head = &mut keyed[..end];
+    head.select_nth_unstable_by(start, cmp);
+    let on_page = &mut head[start..];
+    on_page.sort_unstable_by(cmp);
+    on_page.iter().map(|(_, c)| *c).collect()
+}
+
 async fn list_contacts(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -634,7 +723,7 @@ async fn list_contacts(
     let terms: Vec<String> = first(&pairs, "searchTerms")
         .map(|s| s.split_whitespace().map(str::to_lowercase).collect())
         .unwrap_or_default();
-    let mut found: Vec<&Contact> = st
+    let found: Vec<&Contact> = st
         .contacts
         .values()
         .filter(|c| visible(c, &a))
@@ -643,24 +732,10 @@ async fn list_contacts(
         })
         .filter(|c| matches_terms(c, &terms))
         .collect();
-    found.sort_by(|x, y| {
-        let key = |c: &Contact| {
-            c.values
-                .get(&sort)
-                .map(|v| v.to_lowercase())
-                .unwrap_or_default()
-        };
-        key(x).cmp(&key(y)).then(x.seq.cmp(&y.seq))
-    });
-    if p.descending {
-        found.reverse();
-    }
     let total_pages = found.len().div_ceil(p.pagesize);
     let german = lang_of(&pairs);
-    let summaries: Vec<Json> = found
-        .iter()
-        .skip(p.page.saturating_mul(p.pagesize))
-        .take(p.pagesize)
+    let summaries: Vec<Json> = page_of(found, &sort, p.descending, p.page, p.pagesize)
+        .into_iter()
         .map(|c| {
             let pick = |names: &[&str]| -> Vec<String> {
                 names
@@ -1080,4 +1155,111 @@ async fn delete_tag(
         c.tags.retain(|t| *t != id);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn contact(id: usize, seq: u64, lastname: Option<&str>) -> Contact {
+        Contact {
+            id: format!("{id:024x}"),
+            owner: None,
+            account_id: None,
+            jabber_id: None,
+            primary_external_number: None,
+            primary_internal_number: None,
+            tags: Vec::new(),
+            values: lastname
+                .map(|v| ("lastname".to_owned(), v.to_owned()))
+                .into_iter()
+                .collect(),
+            additional: BTreeMap::new(),
+            seq,
+        }
+    }
+
+    /// The order the endpoint had before it selected pages: a stable full sort by the
+    /// lowercased value then seq, reversed for DESC.
+    fn by_full_sort<'a>(
+        found: &[&'a Contact],
+        descending: bool,
+        page: usize,
+        pagesize: usize,
+    ) -> Vec<&'a Contact> {
+        let mut all = found.to_vec();
+        all.sort_by(|x, y| {
+            let key = |c: &Contact| {
+                c.values
+                    .get("lastname")
+                    .map(|v| v.to_lowercase())
+                    .unwrap_or_default()
+            };
+            key(x).cmp(&key(y)).then(x.seq.cmp(&y.seq))
+        });
+        if descending {
+            all.reverse();
+        }
+        all.into_iter()
+            .skip(page * pagesize)
+            .take(pagesize)
+            .collect()
+    }
+
+    #[test]
+    fn every_page_orders_like_a_full_sort_by_lowercased_value_then_seq() {
+        // Mixed case, equal values, missing values, non-ASCII whose lowercase differs in
+        // length or depends on position (final sigma), digits and punctuation.
+        let names = [
+            "müller", "Müller", "MÜLLER", "Mueller", "mueller", "Zander", "zander", "äpfel",
+            "Ärger", "ΟΔΟΣ", "οδος", "İlhan", "ilhan", "ǅemal", "ǆemal", "", "O'Neil", "o'neil",
+            "10", "9", "Ben", "ben", "BEN", "Adler", "adler ",
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let contacts: Vec<Contact> = (0..600)
+            .map(|i| {
+                let name = match rng.random_range(0..names.len() + 2) {
+                    k if k < names.len() => Some(names[k]),
+                    _ => None,
+                };
+                // Seqs unique, but not in id order, as after updates and deletes.
+                contact(i, rng.random::<u64>() >> 1, name)
+            })
+            .collect();
+        // The endpoint gets the contacts in id order (the map's).
+        let mut found: Vec<&Contact> = contacts.iter().collect();
+        found.sort_by(|x, y| x.id.cmp(&y.id));
+        for pagesize in [1, 7, 20, 500, 600, 1000] {
+            for descending in [false, true] {
+                let pages = found.len().div_ceil(pagesize) + 1;
+                for page in 0..pages {
+                    let got: Vec<&str> =
+                        page_of(found.clone(), "lastname", descending, page, pagesize)
+                            .iter()
+                            .map(|c| c.id.as_str())
+                            .collect();
+                    let want: Vec<&str> = by_full_sort(&found, descending, page, pagesize)
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    assert_eq!(
+                        got, want,
+                        "pagesize {pagesize}, desc {descending}, page {page}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_past_the_end_or_of_size_zero_is_empty_and_huge_numbers_do_not_overflow() {
+        let contacts: Vec<Contact> = (0..3).map(|i| contact(i, i as u64, Some("a"))).collect();
+        let found: Vec<&Contact> = contacts.iter().collect();
+        assert!(page_of(found.clone(), "lastname", false, 1, 3).is_empty());
+        assert!(page_of(found.clone(), "lastname", true, usize::MAX, usize::MAX).is_empty());
+        assert!(page_of(found.clone(), "lastname", false, 0, 0).is_empty());
+        assert_eq!(page_of(found, "lastname", false, 0, usize::MAX).len(), 3);
+    }
 }

@@ -714,3 +714,59 @@ async fn tags_list_is_paged_and_tag_names_are_unique() {
     assert_eq!(second[4]["name"], json!("t24"));
     pbx.shutdown().await;
 }
+
+#[tokio::test]
+async fn contact_pages_order_by_lowercased_sort_value_then_creation_and_desc_reverses_it() {
+    let pbx = start(Options {
+        contacts: 0,
+        ..fast()
+    })
+    .await;
+    let admin = Rest::login(&pbx, "0001", "admin-pass").await;
+    // First names mark the creation order; last names tie when lowercased.
+    for (first, last) in [
+        ("c1", "beta"),
+        ("c2", "Alpha"),
+        ("c3", "alpha"),
+        ("c4", "BETA"),
+        ("c5", "Gamma"),
+        ("c6", "ALPHA"),
+        ("c7", "delta"),
+    ] {
+        let (s, _) = admin
+            .send(
+                reqwest::Method::POST,
+                "contacts",
+                Some(contact(first, last, "+49301")),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let mut pages = Vec::new();
+    for dir in ["ASC", "DESC"] {
+        for page in 0..4 {
+            let (s, v) = admin
+                .get(&format!(
+                    "contacts?page={page}&pagesize=3&sort=lastname&sortdirection={dir}"
+                ))
+                .await;
+            assert_eq!(s, 200);
+            assert_eq!(v["metadata"]["totalPages"], json!(3));
+            let firsts: Vec<String> = v["contacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["summaryValues"][0].as_str().unwrap().to_owned())
+                .collect();
+            pages.push(firsts.join(" "));
+        }
+    }
+    assert_eq!(
+        pages,
+        [
+            "c2 c3 c6", "c1 c4 c7", "c5", "", // ASC
+            "c5 c7 c4", "c1 c6 c3", "c2", "", // DESC
+        ]
+    );
+    pbx.shutdown().await;
+}
