@@ -31,7 +31,8 @@ pub use outbox::{
     OutboxItem, OutboxState, OutboxStore,
 };
 pub use record::{
-    CachedRecord, PhoneValue, Record, RecordCount, RecordKey, RecordStore, StoredBatch,
+    CachedRecord, PhoneValue, RawFields, Record, RecordCount, RecordKey, RecordStore, StoredBatch,
+    StoredPhone, StoredRow,
 };
 pub use sqlite::{DB_FILE, KEY_FILE, SqliteStore};
 pub use sync_state::{ContactLink, SyncStateStore, SyncWatermark};

@@ -1,11 +1,13 @@
 //! The record cache: the Contacts, Leads and Accounts in scope, from which the phone index
 //! loads at start without asking Salesforce.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::{InstanceId, StoreError};
 
@@ -61,33 +63,166 @@ pub struct StoredBatch {
     pub json: String,
 }
 
-/// One row of a [`StoredBatch`].
-type StoredRow = (
-    String,
-    String,
-    String,
-    serde_json::Map<String, serde_json::Value>,
-    Vec<PhoneValue>,
-    Option<i64>,
-);
-
 impl StoredBatch {
     /// The records of the batch.
     pub fn decode(&self) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<StoredRow> = serde_json::from_str(&self.json)
-            .map_err(|e| StoreError::corrupt("cached records", e))?;
-        rows.into_iter()
-            .map(|(object_type, sf_id, name, fields, phones, stamp)| {
-                Ok(Record {
-                    object_type,
-                    sf_id,
-                    name,
-                    fields,
-                    phones,
-                    system_modstamp: crate::time::opt_from_ms(stamp)?,
-                })
-            })
-            .collect()
+        self.rows()?.iter().map(StoredRow::to_record).collect()
+    }
+
+    /// The rows of the batch, borrowed from its text: what a start reads, without allocating
+    /// the fields it does not look at (most of what decoding a million records costs).
+    pub fn rows(&self) -> Result<Vec<StoredRow<'_>>, StoreError> {
+        serde_json::from_str(&self.json).map_err(|e| StoreError::corrupt("cached records", e))
+    }
+}
+
+/// One row of a [`StoredBatch`], borrowed from its text.
+#[derive(Debug, Deserialize)]
+pub struct StoredRow<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] &'a RawValue,
+    #[serde(borrow)] Vec<StoredPhone<'a>>,
+    Option<i64>,
+);
+
+impl<'a> StoredRow<'a> {
+    /// The Salesforce object type.
+    pub fn object_type(&self) -> &str {
+        &self.0
+    }
+
+    /// The Salesforce id.
+    pub fn sf_id(&self) -> &str {
+        &self.1
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.2
+    }
+
+    /// The fields object as stored, as JSON text.
+    pub fn fields_json(&self) -> &'a RawValue {
+        self.3
+    }
+
+    /// The fields, split at the top level (see [`RawFields`]).
+    pub fn fields(&self) -> Result<RawFields<'a>, StoreError> {
+        RawFields::parse(self.3).map_err(|e| StoreError::corrupt("cached record fields", e))
+    }
+
+    /// The phone fields.
+    pub fn phones(&self) -> &[StoredPhone<'a>] {
+        &self.4
+    }
+
+    /// The row as an owned [`Record`].
+    pub fn to_record(&self) -> Result<Record, StoreError> {
+        Ok(Record {
+            object_type: self.0.clone().into_owned(),
+            sf_id: self.1.clone().into_owned(),
+            name: self.2.clone().into_owned(),
+            fields: serde_json::from_str(self.3.get())
+                .map_err(|e| StoreError::corrupt("cached record fields", e))?,
+            phones: self.4.iter().map(StoredPhone::to_value).collect(),
+            system_modstamp: crate::time::opt_from_ms(self.5)?,
+        })
+    }
+}
+
+/// A [`PhoneValue`] borrowed from a [`StoredBatch`].
+#[derive(Debug, Deserialize)]
+pub struct StoredPhone<'a> {
+    /// The field's API name.
+    #[serde(borrow)]
+    pub field: Cow<'a, str>,
+    /// The value as Salesforce holds it.
+    #[serde(borrow)]
+    pub raw: Cow<'a, str>,
+    /// Its E.164 form when it was stored.
+    #[serde(borrow, default)]
+    pub e164: Option<Cow<'a, str>>,
+}
+
+impl StoredPhone<'_> {
+    fn to_value(&self) -> PhoneValue {
+        PhoneValue {
+            field: self.field.clone().into_owned(),
+            raw: self.raw.clone().into_owned(),
+            e164: self.e164.clone().map(Cow::into_owned),
+        }
+    }
+}
+
+/// The top level of a JSON object, values left as text: a card looks up a handful of fields
+/// of a record without building the others.
+#[derive(Debug)]
+pub struct RawFields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> RawFields<'a> {
+    /// Splits `raw`, which must be a JSON object.
+    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<RawFields<'a>>(raw.get())
+    }
+
+    /// The value of a field, by exact name.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of fields")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(key)) = map.next_key()? {
+                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// A field name, borrowed from the text unless it holds an escape.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -158,6 +293,14 @@ pub trait RecordStore: Send + Sync {
         &self,
         instance: InstanceId,
     ) -> impl Future<Output = Result<Vec<RecordKey>, StoreError>> + Send;
+
+    /// A number that moves on with every change of the instance's cached records (kept by
+    /// triggers, so no write can miss it); 0 before the first. Index and cards saved at one
+    /// generation are the records' while it stays.
+    fn records_generation(
+        &self,
+        instance: InstanceId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Removes records that were marked deleted before `before`. Returns how many.
     fn purge_deleted_records(

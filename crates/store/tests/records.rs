@@ -253,3 +253,110 @@ async fn a_start_reads_names_and_fields_with_quotes_and_umlauts_as_written() {
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].decode().unwrap(), vec![odd, plain]);
 }
+
+#[tokio::test]
+async fn a_start_reads_rows_borrowed_and_looks_up_single_fields() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let mut full = contact(1, t(3));
+    full.name = "Jürgen \"JJ\" Müller".into();
+    full.fields
+        .insert("Owner".into(), json!({"Name": "Zoë", "Id": "005"}));
+    full.fields
+        .insert("Title".into(), json!("Leiter \"Einkauf\""));
+    // A name with an escape in the text is read into an owned string.
+    full.fields.insert("Odd\"Name".into(), json!("kept"));
+    full.fields
+        .insert("Description".into(), json!({"deep": [1, 2, {"x": null}]}));
+    store
+        .upsert_records(sales.id, std::slice::from_ref(&full))
+        .await
+        .unwrap();
+    let batches: Vec<_> = store
+        .stream_stored(sales.id, 2_000)
+        .try_collect()
+        .await
+        .unwrap();
+    let rows = batches[0].rows().unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.object_type(), "Contact");
+    assert_eq!(row.sf_id(), full.sf_id);
+    assert_eq!(row.name(), full.name);
+    assert_eq!(row.phones().len(), full.phones.len());
+    assert_eq!(row.phones()[0].raw, full.phones[0].raw);
+    assert_eq!(
+        row.phones()[0].e164.as_deref(),
+        full.phones[0].e164.as_deref()
+    );
+    let fields = row.fields().unwrap();
+    let owner = ctibridge_store::RawFields::parse(fields.get("Owner").unwrap()).unwrap();
+    assert_eq!(owner.get("Name").unwrap().get(), "\"Zoë\"");
+    assert_eq!(
+        fields.get("Title").unwrap().get(),
+        r#""Leiter \"Einkauf\"""#
+    );
+    assert_eq!(fields.get("Odd\"Name").unwrap().get(), "\"kept\"");
+    assert!(fields.get("Missing").is_none());
+    assert_eq!(row.to_record().unwrap(), full);
+    assert_eq!(batches[0].decode().unwrap(), vec![full]);
+}
+
+#[test]
+fn a_damaged_batch_is_an_error_not_a_panic() {
+    for json in [
+        "",
+        "[",
+        "[[\"Contact\",\"003\",\"N\",{},[]]]",
+        "[[\"Contact\",\"003\",\"N\",{},[],null,7]]",
+        "[[\"Contact\",\"003\",\"N\",[],[],null]]",
+        "[[\"Contact\",\"003\",\"N\",{\"a\":},[],null]]",
+        "[] trailing",
+    ] {
+        let batch = ctibridge_store::StoredBatch { json: json.into() };
+        assert!(batch.rows().is_err() || batch.decode().is_err(), "{json:?}");
+        assert!(batch.decode().is_err(), "{json:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_change_of_an_instances_records_moves_its_generation_on() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let other = common::instance(&store, "Other").await;
+    assert_eq!(store.records_generation(sales.id).await.unwrap(), 0);
+    let mut seen = vec![0];
+    let mut step = |g: u64| {
+        assert!(g > *seen.last().unwrap(), "{g} after {seen:?}");
+        seen.push(g);
+    };
+    store
+        .upsert_records(sales.id, &[contact(1, t(3)), contact(2, t(3))])
+        .await
+        .unwrap();
+    step(store.records_generation(sales.id).await.unwrap());
+    store
+        .upsert_records(sales.id, &[contact(1, t(4))])
+        .await
+        .unwrap();
+    step(store.records_generation(sales.id).await.unwrap());
+    let before_other = store.records_generation(sales.id).await.unwrap();
+    store
+        .upsert_records(other.id, &[contact(9, t(4))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.records_generation(sales.id).await.unwrap(),
+        before_other
+    );
+    store
+        .mark_records_deleted(sales.id, "Contact", &[contact(2, t(3)).sf_id])
+        .await
+        .unwrap();
+    step(store.records_generation(sales.id).await.unwrap());
+    store
+        .purge_deleted_records(sales.id, chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .await
+        .unwrap();
+    step(store.records_generation(sales.id).await.unwrap());
+}

@@ -247,6 +247,16 @@ impl RecordStore for SqliteStore {
             .collect())
     }
 
+    async fn records_generation(&self, instance: InstanceId) -> Result<u64, StoreError> {
+        let generation: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM records_generation WHERE instance_id = ?1")
+                .bind(instance.0)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(StoreError::db("reading the records generation"))?;
+        Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
+    }
+
     async fn purge_deleted_records(
         &self,
         instance: InstanceId,
