@@ -224,6 +224,21 @@ impl NumberMap {
     }
 }
 
+/// A record as the index holds it (see [`PhoneIndex::records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexedRecord<'a> {
+    /// The object's API name.
+    pub object: &'a str,
+    /// The record's id.
+    pub id: SalesforceId,
+    /// Its display name.
+    pub name: &'a str,
+    /// Its numbers ([`E164::as_u64`]).
+    pub exact: &'a [u64],
+    /// The switchboard bases its Account numbers are written as.
+    pub bases: &'a [u64],
+}
+
 /// In-memory index from E.164 numbers to Salesforce records.
 ///
 /// Numbers are keyed by [`E164::as_u64`]. A lookup costs one hash probe for the exact number
@@ -523,6 +538,52 @@ impl PhoneIndex {
         self.exact.len()
     }
 
+    /// Every indexed record with its numbers, in the form [`PhoneIndex::insert_keys`] takes
+    /// back: what a snapshot of the index keeps.
+    pub fn records(&self) -> impl Iterator<Item = IndexedRecord<'_>> + '_ {
+        self.slots
+            .iter()
+            .filter(|slot| slot.object != FREE)
+            .filter_map(move |slot| {
+                let object = match slot.object {
+                    CONTACT => "Contact",
+                    LEAD => "Lead",
+                    ACCOUNT => "Account",
+                    TASK => "Task",
+                    other => self.others.get(usize::from(other - FIRST_OTHER))?,
+                };
+                let start = slot.keys_start as usize;
+                let n_exact = usize::from(slot.exact);
+                let keys = self
+                    .keys
+                    .get(start..start + n_exact + usize::from(slot.switchboards))?;
+                let (exact, bases) = keys.split_at(n_exact);
+                Some(IndexedRecord {
+                    object,
+                    id: slot.id,
+                    name: self.name_of(&slot.name),
+                    exact,
+                    bases,
+                })
+            })
+    }
+
+    /// Indexes a record by keys as [`PhoneIndex::records`] gave them (replacing what was
+    /// indexed for its id): no number is read again.
+    pub fn insert_keys(
+        &mut self,
+        record: RecordRef,
+        exact: &[u64],
+        bases: &[u64],
+    ) -> InsertSummary {
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        keys.extend_from_slice(exact);
+        let summary = self.place(record, &mut keys, bases, 0);
+        self.scratch = keys;
+        summary
+    }
+
     /// The record in slot `s`, as the lookup hands it out.
     fn record(&self, s: u32) -> Option<RecordRef> {
         let slot = slot_at(&self.slots, s)?;
@@ -780,6 +841,66 @@ mod tests {
             );
         }
         assert_eq!(by_e164.lookup(&e164("+49309876123")).len(), 1);
+    }
+
+    #[test]
+    fn an_index_rebuilt_from_its_records_and_keys_answers_the_same() {
+        let mut original = index();
+        let custom = ObjectType::Other("Partner__c".into());
+        let long_name = "A name far longer than what a slot keeps inline, stored apart";
+        let data: [(ObjectType, &str, Vec<&str>); 5] = [
+            (
+                ObjectType::Contact,
+                "Ann",
+                vec!["+49 30 1234567", "0171 2345678"],
+            ),
+            (
+                ObjectType::Account,
+                long_name,
+                vec!["+49 30 9876-0", "+49 30 1234567"],
+            ),
+            (ObjectType::Lead, "Lee", vec!["+43 1 58800"]),
+            (custom.clone(), "Partner", vec!["+41 44 1234567"]),
+            (ObjectType::Contact, "Gone", vec!["+49 89 1234567"]),
+        ];
+        for (n, (object, name, raws)) in data.iter().enumerate() {
+            original.insert(record(object.clone(), n, name), raws);
+        }
+        // Replaced and removed records leave garbage behind that the copy must not carry.
+        original.insert(record(ObjectType::Contact, 0, "Ann"), &["+49 30 7654321"]);
+        original.remove(&record(ObjectType::Contact, 4, "Gone").id);
+        let mut copy = index();
+        for r in original.records() {
+            let rref = RecordRef {
+                object: ObjectType::parse(r.object).unwrap(),
+                id: r.id,
+                name: r.name.to_owned(),
+            };
+            copy.insert_keys(rref, r.exact, r.bases);
+        }
+        assert_eq!(copy.len(), original.len());
+        assert_eq!(copy.len(), 4);
+        assert_eq!(copy.number_count(), original.number_count());
+        assert_eq!(original.records().count(), 4);
+        for probe in [
+            "+49307654321",
+            "+49301234567",
+            "+491712345678",
+            "+49309876123",
+            "+4930987600",
+            "+43158800",
+            "+41441234567",
+            "+49891234567",
+        ] {
+            assert_eq!(
+                copy.lookup(&e164(probe)),
+                original.lookup(&e164(probe)),
+                "{probe}"
+            );
+        }
+        assert!(copy.lookup(&e164("+49891234567")).is_empty());
+        assert_eq!(copy.lookup(&e164("+41441234567"))[0].record.object, custom);
+        assert_eq!(copy.lookup(&e164("+49309876123"))[0].record.name, long_name);
     }
 
     #[test]

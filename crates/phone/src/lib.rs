@@ -80,7 +80,7 @@ mod normaliser;
 mod rules;
 
 pub use country::CountryHint;
-pub use index::{InsertSummary, Match, MatchStrength, PhoneIndex};
+pub use index::{IndexedRecord, InsertSummary, Match, MatchStrength, PhoneIndex};
 pub use memo::ReadingsMemo;
 pub use normaliser::{LibPhoneNormaliser, Normaliser, Number, NumberContext};
 pub use rules::{DialingRules, DialingRulesError, MAX_INTERNAL_NUMBER_LEN};

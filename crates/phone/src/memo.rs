@@ -119,6 +119,9 @@ mod tests {
             self.reads.fetch_add(1, Ordering::Relaxed);
             self.inner.pbx_readings(raw)
         }
+        fn rules_id(&self) -> String {
+            self.inner.rules_id()
+        }
     }
 
     fn counting() -> Counting {

@@ -106,6 +106,10 @@ pub trait Normaliser: Send + Sync {
     fn pbx_readings(&self, raw: &str) -> Vec<Number> {
         vec![self.classify(raw, NumberContext::FromPbx)]
     }
+
+    /// What the readings depend on (rules, metadata): numbers read under the same text read
+    /// the same, so numbers saved under it need not be read again.
+    fn rules_id(&self) -> String;
 }
 
 /// The [`Normaliser`] built on libphonenumber's metadata (crate `rlibphonenumber`).
@@ -221,6 +225,15 @@ fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
 }
 
 impl Normaliser for LibPhoneNormaliser {
+    fn rules_id(&self) -> String {
+        // The metadata is rlibphonenumber's, pinned by this crate's version.
+        format!(
+            "libphonenumber/ctibridge-phone {} {:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.rules
+        )
+    }
+
     fn pbx_readings(&self, raw: &str) -> Vec<Number> {
         let (first, read_without_prefix) = self.read(raw, NumberContext::FromPbx);
         let mut readings = vec![first];
