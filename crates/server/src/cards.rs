@@ -6,12 +6,14 @@
 //! order, and one shared pointer to its object's layout: labels exist once per layout, not
 //! once per record (a million records would otherwise carry a million copies of "Owner").
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ctibridge_domain::SalesforceId;
-use ctibridge_store::PhoneValue;
+use ctibridge_store::{PhoneValue, RawFields, StoredPhone};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::hub::CardField;
@@ -238,6 +240,32 @@ impl CardValues {
         Self::pack(layout, name, values)
     }
 
+    /// The card of a row of the record cache as a start reads it: the fields stay JSON text
+    /// and only the card's are read (the result equals [`CardValues::build_with_phones`] of
+    /// the decoded record).
+    pub fn build_from_stored(
+        layout: &Arc<ObjectLayout>,
+        fields: &RawFields<'_>,
+        phones: &[StoredPhone<'_>],
+    ) -> Self {
+        let name = fields
+            .get("Name")
+            .and_then(|v| serde_json::from_str::<BorrowedText<'_>>(v.get()).ok())
+            .map(|t| t.0);
+        let values = layout
+            .fields
+            .iter()
+            .map(|(path, _)| match lookup_raw_path(fields, path) {
+                Some(v) => display_raw(v),
+                None => phones
+                    .iter()
+                    .find(|p| p.field.eq_ignore_ascii_case(path))
+                    .map(|p| Cow::Borrowed(p.raw.trim()))
+                    .filter(|raw| !raw.is_empty()),
+            });
+        Self::pack(layout, name.as_deref().unwrap_or_default(), values)
+    }
+
     fn pack<S: AsRef<str>>(
         layout: &Arc<ObjectLayout>,
         name: &str,
@@ -287,6 +315,20 @@ impl CardValues {
                 })
                 .collect(),
         }
+    }
+
+    /// The card as memory keeps it (see [`CardValues::from_text`]).
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// A card from [`CardValues::text`] of a card built under the same `layout`; `None` when
+    /// the text has another number of fields.
+    pub(crate) fn from_text(layout: &Arc<ObjectLayout>, text: &str) -> Option<Self> {
+        (text.matches(SEP).count() == layout.fields.len()).then(|| Self {
+            layout: layout.clone(),
+            text: text.into(),
+        })
     }
 
     /// The layout this card was built with.
@@ -356,6 +398,32 @@ fn lookup_path<'a>(row: &'a Map<String, Value>, path: &str) -> Option<&'a Value>
     Some(value)
 }
 
+/// [`lookup_path`] in JSON text.
+fn lookup_raw_path<'a>(row: &RawFields<'a>, path: &str) -> Option<&'a RawValue> {
+    match path.split_once('.') {
+        None => row.get(path),
+        Some((head, rest)) => {
+            let inner = RawFields::parse(row.get(head)?).ok()?;
+            lookup_raw_path(&inner, rest)
+        }
+    }
+}
+
+/// [`display`] of a value in JSON text; a string without escapes is not copied.
+fn display_raw(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let s: Cow<'_, str> = serde_json::from_str::<BorrowedText<'_>>(text).ok()?.0;
+        return (!s.trim().is_empty()).then_some(s);
+    }
+    let value: Value = serde_json::from_str(text).ok()?;
+    display(&value).map(Cow::Owned)
+}
+
+/// A JSON string, borrowed from the text unless it holds an escape.
+#[derive(Deserialize)]
+struct BorrowedText<'a>(#[serde(borrow)] Cow<'a, str>);
+
 /// A value as the card shows it; nothing for null and empty strings.
 fn display(v: &Value) -> Option<String> {
     match v {
@@ -391,6 +459,69 @@ fn group_thousands(n: i64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_card_built_from_the_cached_text_equals_the_card_of_the_decoded_record() {
+        let specs: BTreeMap<String, Vec<FieldSpec>> = [(
+            "Contact".to_owned(),
+            [
+                "Account.Name",
+                "Title",
+                "Email",
+                "Owner.Name",
+                "AnnualRevenue",
+                "Score__c",
+                "Active__c",
+                "Tags__c",
+                "Partner__r.Name",
+                "Direct__c",
+                "Missing__c",
+                "Weird.Path",
+            ]
+            .iter()
+            .map(|p| FieldSpec {
+                path: (*p).into(),
+                label: (*p).into(),
+            })
+            .collect(),
+        )]
+        .into();
+        let layout = CardLayout::from_specs(&specs);
+        let layout = layout.object("Contact").unwrap();
+        let rows = [
+            json!({
+                "Name": "Jürgen \"JJ\" Müller\u{1f}x", "Title": "Leiter\n\"Einkauf\"",
+                "Email": "  ", "Account": {"Name": "Acme \\ Söhne"}, "Owner": null,
+                "AnnualRevenue": 12500000, "Score__c": 1.5, "Active__c": true,
+                "Tags__c": ["a", {"b": 1}], "Partner__r": {"Name": ""}, "Weird": "not an object",
+            }),
+            json!({"Account": null, "Owner": {"Name": "Zoë"}, "AnnualRevenue": -1234.0}),
+            json!({}),
+        ];
+        let phones = [
+            PhoneValue {
+                field: "direct__c".into(),
+                raw: " +49 89 123 ".into(),
+                e164: None,
+            },
+            PhoneValue {
+                field: "Phone".into(),
+                raw: "030 1".into(),
+                e164: None,
+            },
+        ];
+        for row in rows {
+            let map = row.as_object().unwrap();
+            let decoded = CardValues::build_with_phones(layout, map, &phones);
+            let text = serde_json::to_string(&json!([row, phones])).unwrap();
+            let (fields, stored): (&RawValue, Vec<StoredPhone<'_>>) =
+                serde_json::from_str(&text).unwrap();
+            let fields = RawFields::parse(fields).unwrap();
+            let from_text = CardValues::build_from_stored(layout, &fields, &stored);
+            assert_eq!(from_text.text, decoded.text, "{row}");
+            assert_eq!(from_text.render(), decoded.render());
+        }
+    }
 
     #[test]
     fn a_contact_card_reads_relationship_fields_and_skips_empty_ones() {

@@ -39,6 +39,7 @@ pub async fn run(
     client: SalesforceClient,
     normaliser: Arc<dyn Normaliser>,
     mut directory: watch::Receiver<Option<Arc<PbxDirectory>>>,
+    mut closing: watch::Receiver<bool>,
 ) {
     let name = cfg.name.clone();
     let mut engine = match open(&state, &cfg, client, normaliser).await {
@@ -126,6 +127,14 @@ pub async fn run(
             _ = settings_changed.notified() => next_cycle = Instant::now(),
             changed = directory.changed() => {
                 if changed.is_err() {
+                    return;
+                }
+            }
+            // The service stops: the next start takes index and cards from the snapshot.
+            changed = closing.changed() => {
+                let stop = changed.is_err() || *closing.borrow_and_update();
+                if stop {
+                    engine.close().await;
                     return;
                 }
             }

@@ -41,6 +41,9 @@ use crate::status::{InstanceStatus, StarfaceStatus};
 /// How often the PBX's users and groups are read again.
 const DIRECTORY_REFRESH: Duration = Duration::from_secs(5 * 60);
 
+/// How long a shutdown waits for the instances to save their index snapshots.
+const INSTANCE_CLOSE_GRACE: Duration = Duration::from_secs(10);
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,6 +64,9 @@ pub struct Running {
     addr: SocketAddr,
     state: Arc<AppState>,
     tasks: JoinSet<()>,
+    /// The instances' syncs: told to close first, so that each can save its index snapshot.
+    instances: JoinSet<()>,
+    closing: tokio::sync::watch::Sender<bool>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -78,6 +84,19 @@ impl Running {
     /// Stops the HTTP server and every worker, then the UCI sessions (logging them out), which
     /// run as tasks of their own and would otherwise go on calling the PBX.
     pub async fn shutdown(mut self) {
+        // An idle instance saves its index snapshot (if records changed since the last) and
+        // ends; one in the middle of a sync cycle is not waited for beyond the grace time.
+        let _ = self.closing.send(true);
+        let grace = tokio::time::sleep(INSTANCE_CLOSE_GRACE);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                joined = self.instances.join_next() => if joined.is_none() { break },
+                () = &mut grace => break,
+            }
+        }
+        self.instances.abort_all();
+        while self.instances.join_next().await.is_some() {}
         let _ = self.stop.send(());
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
@@ -181,16 +200,19 @@ pub async fn start_with(
     tasks.spawn(pbx::run(state.clone(), rest, dir_tx, DIRECTORY_REFRESH));
     tasks.spawn(uci::run(state.clone()));
     tasks.spawn(outbox::run(state.clone()));
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let mut instances = JoinSet::new();
     for inst in state.config.instances.iter().filter(|i| i.enabled) {
         let Some(client) = state.clients.get(&inst.name).cloned() else {
             continue;
         };
-        tasks.spawn(instance::run(
+        instances.spawn(instance::run(
             state.clone(),
             inst.clone(),
             client,
             normaliser.clone(),
             dir_rx.clone(),
+            closing_rx.clone(),
         ));
     }
 
@@ -209,6 +231,8 @@ pub async fn start_with(
         addr,
         state,
         tasks,
+        instances,
+        closing,
         stop,
     })
 }

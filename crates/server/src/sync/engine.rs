@@ -12,7 +12,7 @@ use ctibridge_salesforce::{ApiUsage, SalesforceClient};
 use ctibridge_starface::rest::RestClient;
 use ctibridge_store::{
     InstanceId, InstanceSpec, InstanceStore, Record, RecordStore, SqliteStore, StoreError,
-    StoredBatch, SyncStateStore, SyncWatermark,
+    StoredBatch, StoredRow, SyncStateStore, SyncWatermark,
 };
 use futures::TryStreamExt;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,7 @@ use super::export::{CONTACT_TAG, ExportCounts, Exporter};
 use super::fetch::{Api, Pager};
 use super::fields::{OBJECTS, ObjectPlan};
 use super::live::{LiveCards, LiveIndex, LiveParts};
+use super::snapshot;
 use super::{SyncError, SyncTuning};
 use crate::admin::settings::{self as admin_settings, LiveSettings};
 use crate::cards::CardLayout;
@@ -218,36 +219,64 @@ impl Live {
     }
 }
 
+/// What [`note_numbers`] reads of a record: its object and its phone values.
+trait Numbered {
+    fn object(&self) -> &str;
+    /// Each value as typed and its E.164 form, if it has one.
+    fn values(&self) -> impl Iterator<Item = (&str, Option<&str>)>;
+}
+
+impl Numbered for Record {
+    fn object(&self) -> &str {
+        &self.object_type
+    }
+
+    fn values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.phones
+            .iter()
+            .map(|p| (p.raw.as_str(), p.e164.as_deref()))
+    }
+}
+
+impl Numbered for StoredRow<'_> {
+    fn object(&self) -> &str {
+        self.object_type()
+    }
+
+    fn values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.phones().iter().map(|p| (&*p.raw, p.e164.as_deref()))
+    }
+}
+
 /// Counts each object's values that are not numbers and keeps a few numbers as samples.
-fn note_numbers(
+fn note_numbers<R: Numbered>(
     samples: &mut BTreeMap<String, Vec<E164>>,
     unreadable: &mut BTreeMap<String, usize>,
-    records: &[Record],
+    records: &[R],
 ) {
     for r in records {
+        let object = r.object();
         let bad = r
-            .phones
-            .iter()
-            .filter(|p| p.e164.is_none() && !p.raw.trim().is_empty())
+            .values()
+            .filter(|(raw, e164)| e164.is_none() && !raw.trim().is_empty())
             .count();
         // Looked up before entry(): a load notes a million records of three objects.
-        match unreadable.get_mut(&r.object_type) {
+        match unreadable.get_mut(object) {
             Some(n) => *n += bad,
             None => {
-                unreadable.insert(r.object_type.clone(), bad);
+                unreadable.insert(object.to_owned(), bad);
             }
         }
-        if !samples.contains_key(&r.object_type) {
-            samples.insert(r.object_type.clone(), Vec::new());
+        if !samples.contains_key(object) {
+            samples.insert(object.to_owned(), Vec::new());
         }
-        let Some(samples) = samples.get_mut(&r.object_type) else {
+        let Some(samples) = samples.get_mut(object) else {
             continue;
         };
         if samples.len() < SAMPLES_PER_OBJECT
             && let Some(e) = r
-                .phones
-                .iter()
-                .find_map(|p| p.e164.as_deref().and_then(|e| E164::parse(e).ok()))
+                .values()
+                .find_map(|(_, e)| e.and_then(|e| E164::parse(e).ok()))
         {
             samples.push(e);
         }
@@ -294,21 +323,28 @@ fn build_from_store(
         let Some(batch) = batch else {
             break;
         };
-        let records = batch.decode()?;
+        // The first batch is decoded whole once, to check the stored forms against today's
+        // rules; a damaged batch counts as current here and fails below with its error.
         let current = *stored_current.get_or_init(|| {
-            let current = parts.stored_numbers_current(&records, RULES_SAMPLE);
+            let current = batch
+                .decode()
+                .map_or(true, |r| parts.stored_numbers_current(&r, RULES_SAMPLE));
             if !current {
                 info!("the dialing rules changed since the record cache was written; every number is read again");
             }
             current
         });
         if current {
-            parts.load_stored(&records);
+            let rows = batch.rows()?;
+            parts.load_rows(&rows)?;
+            note_numbers(&mut loaded.samples, &mut loaded.unreadable, &rows);
+            loaded.records += rows.len();
         } else {
+            let records = batch.decode()?;
             parts.upsert(&records);
+            note_numbers(&mut loaded.samples, &mut loaded.unreadable, &records);
+            loaded.records += records.len();
         }
-        note_numbers(&mut loaded.samples, &mut loaded.unreadable, &records);
-        loaded.records += records.len();
     }
     Ok(loaded)
 }
@@ -743,6 +779,9 @@ pub(crate) struct Engine {
     records: BTreeMap<String, usize>,
     api_calls: u64,
     link: LinkState,
+    /// The generation of the record cache the last snapshot of index and cards was taken (or
+    /// loaded) at, and when.
+    snapshot_mark: Option<(u64, tokio::time::Instant)>,
 }
 
 impl Engine {
@@ -837,6 +876,7 @@ impl Engine {
             records: BTreeMap::new(),
             api_calls: 0,
             link: LinkState::Connecting,
+            snapshot_mark: None,
         };
         engine.refresh_counts().await;
         Ok(engine)
@@ -849,6 +889,169 @@ impl Engine {
     /// decodes them and builds index and cards (from the E.164 forms stored with the
     /// numbers): a core each.
     pub async fn load(&mut self) -> Result<usize, SyncError> {
+        if self.live.is_none() {
+            return Ok(0);
+        }
+        if let Some(loaded) = self.load_snapshot().await {
+            return Ok(loaded);
+        }
+        let loaded = self.load_store().await?;
+        if loaded > 0 {
+            // The next start takes index and cards from the snapshot, unless records change
+            // before it (then the cycles write a new one, see `maybe_snapshot`).
+            self.save_snapshot().await;
+        }
+        Ok(loaded)
+    }
+
+    /// What a snapshot taken now would be of.
+    async fn snapshot_stamp(&self) -> Result<snapshot::Stamp, StoreError> {
+        let layout = self
+            .live
+            .as_ref()
+            .map(|l| snapshot::layout_text(&l.parts.cards.layout()))
+            .unwrap_or_default();
+        Ok(snapshot::Stamp {
+            instance: self.instance.0,
+            generation: self.store.records_generation(self.instance).await?,
+            rules: self.normaliser.rules_id(),
+            layout,
+        })
+    }
+
+    fn snapshot_path(&self) -> std::path::PathBuf {
+        snapshot::path_for(self.store.data_dir(), self.instance.0)
+    }
+
+    /// Fills index and cards from the instance's snapshot when it was taken of the records
+    /// the cache holds now; `None` (and nothing filled) otherwise.
+    async fn load_snapshot(&mut self) -> Option<usize> {
+        let stamp = match self.snapshot_stamp().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; not using the index snapshot");
+                return None;
+            }
+        };
+        let generation = stamp.generation;
+        let path = self.snapshot_path();
+        let live = self.live.as_mut()?;
+        let parts = live.parts.clone();
+        let started = std::time::Instant::now();
+        let read = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || snapshot::read(&path, &stamp, &parts)
+        })
+        .await;
+        let (records, notes) = match read {
+            Ok(Ok(Some(loaded))) => loaded,
+            Ok(Ok(None)) => return None,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                warn!(instance = %self.name, error, "the index snapshot cannot be used; reading the record cache");
+                *live.parts.index.write() = PhoneIndex::new(self.normaliser.clone());
+                live.parts.cards.write().clear();
+                snapshot::remove(&path);
+                return None;
+            }
+        };
+        live.samples = notes
+            .samples
+            .into_iter()
+            .map(|(object, numbers)| {
+                let numbers = numbers.iter().filter_map(|n| E164::parse(n).ok()).collect();
+                (object, numbers)
+            })
+            .collect();
+        live.unreadable = notes.unreadable;
+        live.publish();
+        self.snapshot_mark = Some((generation, tokio::time::Instant::now()));
+        info!(
+            instance = %self.name,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "index loaded from its snapshot"
+        );
+        Some(records)
+    }
+
+    /// Writes the snapshot of index and cards (see [`snapshot`]); a failure is logged, the
+    /// next start then reads the record cache.
+    async fn save_snapshot(&mut self) {
+        let stamp = match self.snapshot_stamp().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; no index snapshot");
+                return;
+            }
+        };
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
+        let notes = snapshot::Notes {
+            samples: live
+                .samples
+                .iter()
+                .map(|(o, n)| (o.clone(), n.iter().map(|e| e.as_str().to_owned()).collect()))
+                .collect(),
+            unreadable: live.unreadable.clone(),
+        };
+        let generation = stamp.generation;
+        let (path, parts) = (self.snapshot_path(), live.parts.clone());
+        let started = std::time::Instant::now();
+        let written =
+            tokio::task::spawn_blocking(move || snapshot::write(&path, &stamp, &notes, &parts))
+                .await;
+        match written {
+            Ok(Ok(records)) => {
+                self.snapshot_mark = Some((generation, tokio::time::Instant::now()));
+                info!(
+                    instance = %self.name,
+                    records,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "index snapshot written"
+                );
+            }
+            Ok(Err(e)) => warn!(instance = %self.name, error = %e, "no index snapshot written"),
+            Err(e) => warn!(instance = %self.name, error = %e, "no index snapshot written"),
+        }
+    }
+
+    /// After a cycle: a new snapshot when records changed since the last one, at most every
+    /// [`snapshot::SNAPSHOT_EVERY`] (a million records take a few hundred MB to write).
+    async fn maybe_snapshot(&mut self) {
+        if self.live.as_ref().is_none_or(|l| !l.published) {
+            return;
+        }
+        let Ok(generation) = self.store.records_generation(self.instance).await else {
+            return;
+        };
+        match self.snapshot_mark {
+            Some((g, _)) if g == generation => {}
+            Some((_, at)) if at.elapsed() < snapshot::SNAPSHOT_EVERY => {}
+            _ => self.save_snapshot().await,
+        }
+    }
+
+    /// The service stops: saves the snapshot if records changed since the last one.
+    pub async fn close(&mut self) {
+        if self.live.as_ref().is_none_or(|l| !l.published) {
+            return;
+        }
+        let Ok(generation) = self.store.records_generation(self.instance).await else {
+            return;
+        };
+        if self.snapshot_mark.is_none_or(|(g, _)| g != generation) {
+            self.save_snapshot().await;
+        }
+    }
+
+    /// Fills the index from the record cache (see [`Engine::load`]).
+    async fn load_store(&mut self) -> Result<usize, SyncError> {
         let (store, instance) = (&self.store, self.instance);
         let Some(live) = self.live.as_mut() else {
             return Ok(0);
@@ -1075,6 +1278,7 @@ impl Engine {
             Some(e) => LinkState::Failed(e),
         };
         self.finish(&mut summary, calls_before).await;
+        self.maybe_snapshot().await;
         summary
     }
 

@@ -3,11 +3,11 @@
 //! lock for a page of records, so neither waits long and no copy of the index is ever made.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
 use ctibridge_phone::{Match, PhoneIndex};
-use ctibridge_store::Record;
+use ctibridge_store::{Record, StoreError, StoredRow};
 
 use crate::cards::{Card, CardLayout, CardValues};
 
@@ -90,6 +90,10 @@ impl LiveIndex {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, PhoneIndex> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, PhoneIndex> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -182,8 +186,19 @@ impl LiveCards {
         self.len() == 0
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<SalesforceId, CardValues>> {
+    pub(super) fn write(&self) -> RwLockWriteGuard<'_, HashMap<SalesforceId, CardValues>> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, HashMap<SalesforceId, CardValues>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The layout itself, to change it without moving the cards (what a reader can see for
+    /// a moment while [`LiveCards::set_layout`] runs).
+    #[cfg(test)]
+    pub(super) fn layout_slot(&self) -> RwLockWriteGuard<'_, Arc<CardLayout>> {
+        self.layout.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -203,6 +218,9 @@ enum Numbers<'a> {
     Stored(Vec<(E164, &'a str)>),
 }
 
+/// A record ready for [`LiveParts::apply`].
+type Prepared<'a> = (RecordRef, Numbers<'a>, Option<CardValues>);
+
 /// The index and the cards of an instance, changed together.
 #[derive(Clone, Debug)]
 pub(crate) struct LiveParts {
@@ -213,14 +231,29 @@ pub(crate) struct LiveParts {
 impl LiveParts {
     /// Indexes records (replacing what was indexed for their ids) and refreshes their cards.
     pub fn upsert(&self, records: &[Record]) {
-        self.put(records, false);
-    }
-
-    /// [`LiveParts::upsert`] for records read back from the record cache: their numbers are
-    /// indexed by the E.164 form stored with each value, not read again (see
-    /// [`LiveParts::stored_numbers_current`]).
-    pub fn load_stored(&self, records: &[Record]) {
-        self.put(records, true);
+        // Cards and numbers are worked out before either lock is taken.
+        let layout = self.cards.layout();
+        let prepared = records
+            .iter()
+            .filter_map(|r| {
+                let object = ObjectType::parse(&r.object_type).ok()?;
+                let id = SalesforceId::parse(&r.sf_id).ok()?;
+                let numbers = Numbers::Typed(
+                    r.phones.iter().map(|p| p.raw.as_str()).collect(),
+                    country_of(&object, &r.fields),
+                );
+                let card = layout
+                    .object(object.as_str())
+                    .map(|l| CardValues::build_with_phones(l, &r.fields, &r.phones));
+                let rref = RecordRef {
+                    object,
+                    id,
+                    name: r.name.clone(),
+                };
+                Some((rref, numbers, card))
+            })
+            .collect();
+        self.apply(prepared);
     }
 
     /// Whether the E.164 forms stored with (up to `sample` of) these records' values are what
@@ -247,42 +280,43 @@ impl LiveParts {
             })
     }
 
-    fn put(&self, records: &[Record], stored_e164: bool) {
-        type Prepared<'a> = (RecordRef, Numbers<'a>, Option<CardValues>);
-        // Cards and numbers are worked out before either lock is taken.
+    /// Indexes rows of the record cache as a start reads them: numbers by the E.164 form
+    /// stored with each value, not read again (see [`LiveParts::stored_numbers_current`]),
+    /// cards from the fields' JSON text without decoding the
+    /// fields no card shows.
+    pub fn load_rows(&self, rows: &[StoredRow<'_>]) -> Result<(), StoreError> {
         let layout = self.cards.layout();
-        let prepared: Vec<Prepared<'_>> = records
-            .iter()
-            .filter_map(|r| {
-                let object = ObjectType::parse(&r.object_type).ok()?;
-                let id = SalesforceId::parse(&r.sf_id).ok()?;
-                let numbers = if stored_e164 {
-                    Numbers::Stored(
-                        r.phones
-                            .iter()
-                            .filter_map(|p| {
-                                let e164 = E164::parse(p.e164.as_deref()?).ok()?;
-                                Some((e164, p.raw.as_str()))
-                            })
-                            .collect(),
-                    )
-                } else {
-                    Numbers::Typed(
-                        r.phones.iter().map(|p| p.raw.as_str()).collect(),
-                        country_of(&object, &r.fields),
-                    )
-                };
-                let card = layout
-                    .object(object.as_str())
-                    .map(|l| CardValues::build_with_phones(l, &r.fields, &r.phones));
-                let rref = RecordRef {
-                    object,
-                    id,
-                    name: r.name.clone(),
-                };
-                Some((rref, numbers, card))
-            })
-            .collect();
+        let mut prepared = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (Ok(object), Ok(id)) = (
+                ObjectType::parse(r.object_type()),
+                SalesforceId::parse(r.sf_id()),
+            ) else {
+                continue;
+            };
+            let numbers = Numbers::Stored(
+                r.phones()
+                    .iter()
+                    .filter_map(|p| Some((E164::parse(p.e164.as_deref()?).ok()?, &*p.raw)))
+                    .collect(),
+            );
+            let card = match layout.object(object.as_str()) {
+                Some(l) => Some(CardValues::build_from_stored(l, &r.fields()?, r.phones())),
+                None => None,
+            };
+            let rref = RecordRef {
+                object,
+                id,
+                name: r.name().to_owned(),
+            };
+            prepared.push((rref, numbers, card));
+        }
+        self.apply(prepared);
+        Ok(())
+    }
+
+    /// Puts prepared records into the index, then their cards into the book.
+    fn apply(&self, prepared: Vec<Prepared<'_>>) {
         let mut cards = Vec::with_capacity(prepared.len());
         {
             let mut index = self.index.write();
@@ -385,10 +419,23 @@ mod tests {
         let (typed, stored) = (parts("DE"), parts("DE"));
         typed.upsert(&records);
         assert!(stored.stored_numbers_current(&records, 64));
-        stored.load_stored(&records);
+        // As the record cache hands them to a start: one JSON array of rows.
+        let rows: Vec<_> = records
+            .iter()
+            .map(|r| json!([r.object_type, r.sf_id, r.name, r.fields, r.phones, null]))
+            .collect();
+        let batch = ctibridge_store::StoredBatch {
+            json: serde_json::to_string(&rows).unwrap(),
+        };
+        stored.load_rows(&batch.rows().unwrap()).unwrap();
         assert_eq!(typed.index.number_count(), 4);
         assert_eq!(stored.index.number_count(), 4);
         assert_eq!(stored.cards.len(), typed.cards.len());
+        for r in &records {
+            let id = SalesforceId::parse(&r.sf_id).unwrap();
+            assert!(stored.cards.get(&id).is_some(), "{}", r.sf_id);
+            assert_eq!(stored.cards.get(&id), typed.cards.get(&id), "{}", r.sf_id);
+        }
         for e in ["+49301234567", "+43158800", "+49309876123", "+498912345678"] {
             let e = E164::parse(e).unwrap();
             let found = stored.index.lookup(&e);

@@ -19,6 +19,7 @@ mod fields;
 pub use fields::{field_behind, required_fields, required_fields_for};
 mod live;
 mod once;
+mod snapshot;
 
 use std::time::Duration;
 

@@ -1,0 +1,589 @@
+//! A snapshot of an instance's phone index and caller cards in a file of the data directory,
+//! so that a start with a million cached records is ready in about a second instead of
+//! reading and decoding every row of the record cache (see docs/PERFORMANCE.md).
+//!
+//! The snapshot is only a faster way to the same state: it is used when the record cache is
+//! still at the generation it was taken at (a counter the store's triggers move on with every
+//! change of the instance's records), the numbers would be read under the same dialing rules
+//! and the cards follow the same layout; anything else, a damaged or truncated file included,
+//! and the start reads the record cache as before. The engine takes it between its cycles
+//! (after a start read the cache, then at most every [`SNAPSHOT_EVERY`] while records change),
+//! when index and cards are the stored records (plus records the panel just created).
+//!
+//! Layout: `MAGIC`, the header's length (u32 LE) and the header, the index section (records
+//! with their number keys), the cards section, then a trailer: both sections' offsets (u64 LE)
+//! and a CRC-32 of everything before it. Header and entries are postcard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
+use ctibridge_phone::PhoneIndex;
+use serde::{Deserialize, Serialize};
+
+use super::live::LiveParts;
+use crate::cards::{CardLayout, CardValues};
+
+/// How often, at most, a running engine writes a new snapshot while records change.
+pub(crate) const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The file's first bytes; the digit is the format version.
+const MAGIC: &[u8; 16] = b"ctibridge-snap1\n";
+
+/// Trailer: two offsets and the CRC.
+const TRAILER: usize = 8 + 8 + 4;
+
+/// What a snapshot was taken from; a start uses it only when all of it still holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stamp {
+    /// The store's instance id.
+    pub instance: i64,
+    /// The record cache's generation (see `RecordStore::records_generation`).
+    pub generation: u64,
+    /// The normaliser's rules (see `Normaliser::rules_id`).
+    pub rules: String,
+    /// The card layout, as the admin API stores it (JSON).
+    pub layout: String,
+}
+
+/// What the engine notes besides index and cards (shown on the status page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Notes {
+    /// A few numbers per object, for the demo.
+    pub samples: BTreeMap<String, Vec<String>>,
+    /// Values per object that are not numbers.
+    pub unreadable: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    stamp: Stamp,
+    notes: Notes,
+    records: u64,
+    cards: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexEntry<'a> {
+    #[serde(borrow)]
+    object: &'a str,
+    #[serde(borrow)]
+    id: &'a str,
+    #[serde(borrow)]
+    name: &'a str,
+    exact: Vec<u64>,
+    bases: Vec<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CardEntry<'a> {
+    #[serde(borrow)]
+    id: &'a str,
+    #[serde(borrow)]
+    object: &'a str,
+    #[serde(borrow)]
+    text: &'a str,
+}
+
+/// Why a snapshot was not written or not used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SnapshotError {
+    #[error("snapshot file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("snapshot file {path} is damaged: {what}")]
+    Damaged { path: PathBuf, what: String },
+    #[error("the card layout changed while the snapshot was taken")]
+    LayoutChanged,
+}
+
+/// The file of an instance's snapshot in the data directory.
+pub(crate) fn path_for(data_dir: &Path, instance: i64) -> PathBuf {
+    data_dir
+        .join("snapshots")
+        .join(format!("instance-{instance}.bin"))
+}
+
+/// The layout as the stamp names it.
+pub(crate) fn layout_text(layout: &CardLayout) -> String {
+    serde_json::to_string(&layout.specs()).unwrap_or_default()
+}
+
+/// Writes the snapshot of `parts` to `path` (through a temporary file and a rename, so that a
+/// crash leaves the old snapshot or the new one). Returns the records written.
+pub(crate) fn write(
+    path: &Path,
+    stamp: &Stamp,
+    notes: &Notes,
+    parts: &LiveParts,
+) -> Result<usize, SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let file = private_file(&tmp).map_err(io)?;
+    let mut out = Crc32Writer::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let layout = parts.cards.layout();
+    let written = {
+        let index = parts.index.read();
+        let cards = parts.cards.read();
+        // A card built under another layout than the stamp's would be shown with the wrong
+        // labels after a start; the admin changed the layout meanwhile: try again next time.
+        if cards.values().any(|c| {
+            layout
+                .object(c.layout().object())
+                .is_none_or(|l| !Arc::ptr_eq(l, c.layout()))
+        }) {
+            return Err(SnapshotError::LayoutChanged);
+        }
+        let header = Header {
+            stamp: stamp.clone(),
+            notes: notes.clone(),
+            records: index.len() as u64,
+            cards: cards.len() as u64,
+        };
+        write_all(&mut out, &index, &cards, &header).map_err(io)?
+    };
+    let (mut buffered, crc) = out.finish();
+    buffered.write_all(&crc.to_le_bytes()).map_err(io)?;
+    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(written)
+}
+
+fn write_all<W: Write>(
+    out: &mut Crc32Writer<W>,
+    index: &PhoneIndex,
+    cards: &HashMap<SalesforceId, CardValues>,
+    header: &Header,
+) -> std::io::Result<usize> {
+    let encode = |e: postcard::Error| std::io::Error::other(e);
+    out.write_all(MAGIC)?;
+    let header = postcard::to_stdvec(header).map_err(encode)?;
+    let len = u32::try_from(header.len()).map_err(std::io::Error::other)?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&header)?;
+    let index_at = out.written;
+    let mut buf = Vec::with_capacity(256);
+    let mut records = 0;
+    for r in index.records() {
+        let entry = IndexEntry {
+            object: r.object,
+            id: r.id.as_str(),
+            name: r.name,
+            exact: r.exact.to_vec(),
+            bases: r.bases.to_vec(),
+        };
+        buf.clear();
+        buf = postcard::to_extend(&entry, buf).map_err(encode)?;
+        out.write_all(&buf)?;
+        records += 1;
+    }
+    let cards_at = out.written;
+    for (id, card) in cards {
+        let entry = CardEntry {
+            id: id.as_str(),
+            object: card.layout().object(),
+            text: card.text(),
+        };
+        buf.clear();
+        buf = postcard::to_extend(&entry, buf).map_err(encode)?;
+        out.write_all(&buf)?;
+    }
+    out.write_all(&index_at.to_le_bytes())?;
+    out.write_all(&cards_at.to_le_bytes())?;
+    Ok(records)
+}
+
+/// Fills `parts` (empty) from the snapshot at `path` if it was taken at `stamp`; `Ok(None)`
+/// when there is none or it is of other records, rules or layout (the caller reads the
+/// record cache). Index and cards are built on two threads.
+pub(crate) fn read(
+    path: &Path,
+    stamp: &Stamp,
+    parts: &LiveParts,
+) -> Result<Option<(usize, Notes)>, SnapshotError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let damaged = |what: &str| SnapshotError::Damaged {
+        path: path.to_owned(),
+        what: what.to_owned(),
+    };
+    let (body, trailer) = bytes
+        .split_at_checked(bytes.len().saturating_sub(TRAILER))
+        .filter(|(body, _)| body.len() > MAGIC.len() + 4)
+        .ok_or_else(|| damaged("too short"))?;
+    if !body.starts_with(MAGIC) {
+        return Err(damaged("not a snapshot of this version"));
+    }
+    let (index_at, rest) = trailer.split_at(8);
+    let (cards_at, crc) = rest.split_at(8);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(body);
+    hasher.update(index_at);
+    hasher.update(cards_at);
+    if crc != hasher.finalize().to_le_bytes() {
+        return Err(damaged("checksum mismatch (truncated or changed)"));
+    }
+    let offset = |b: &[u8]| {
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        usize::try_from(u64::from_le_bytes(a)).ok()
+    };
+    let (Some(index_at), Some(cards_at)) = (offset(index_at), offset(cards_at)) else {
+        return Err(damaged("offsets"));
+    };
+    let mut len = [0; 4];
+    len.copy_from_slice(&body[MAGIC.len()..MAGIC.len() + 4]);
+    let header_end = MAGIC.len() + 4 + u32::from_le_bytes(len) as usize;
+    let header: Header = body
+        .get(MAGIC.len() + 4..header_end)
+        .and_then(|h| postcard::from_bytes(h).ok())
+        .ok_or_else(|| damaged("header"))?;
+    if header.stamp != *stamp {
+        return Ok(None);
+    }
+    let (Some(index_bytes), Some(card_bytes)) = (
+        body.get(index_at..cards_at)
+            .filter(|_| index_at == header_end),
+        body.get(cards_at..),
+    ) else {
+        return Err(damaged("sections"));
+    };
+    let layout = parts.cards.layout();
+    let (records, cards) = std::thread::scope(|s| {
+        let index = s.spawn(|| load_index(index_bytes, header.records, parts));
+        let cards = load_cards(card_bytes, header.cards, &layout);
+        (index.join(), cards)
+    });
+    let records = records
+        .unwrap_or(None)
+        .ok_or_else(|| damaged("index section"))?;
+    let cards = cards.ok_or_else(|| damaged("cards section"))?;
+    parts.cards.write().extend(cards);
+    Ok(Some((records, header.notes)))
+}
+
+fn load_index(mut bytes: &[u8], records: u64, parts: &LiveParts) -> Option<usize> {
+    let n = usize::try_from(records).ok()?;
+    let mut index = parts.index.write();
+    index.reserve(n, n.saturating_add(n / 2));
+    let mut loaded = 0;
+    while !bytes.is_empty() {
+        let (e, rest): (IndexEntry<'_>, _) = postcard::take_from_bytes(bytes).ok()?;
+        bytes = rest;
+        let record = RecordRef {
+            object: ObjectType::parse(e.object).ok()?,
+            id: SalesforceId::parse(e.id).ok()?,
+            name: e.name.to_owned(),
+        };
+        if e.exact.iter().any(|&k| E164::from_u64(k).is_err()) {
+            return None;
+        }
+        index.insert_keys(record, &e.exact, &e.bases);
+        loaded += 1;
+    }
+    (loaded == n).then_some(loaded)
+}
+
+fn load_cards(
+    mut bytes: &[u8],
+    cards: u64,
+    layout: &CardLayout,
+) -> Option<HashMap<SalesforceId, CardValues>> {
+    let n = usize::try_from(cards).ok()?;
+    let mut map = HashMap::with_capacity(n);
+    while !bytes.is_empty() {
+        let (e, rest): (CardEntry<'_>, _) = postcard::take_from_bytes(bytes).ok()?;
+        bytes = rest;
+        let card = CardValues::from_text(layout.object(e.object)?, e.text)?;
+        map.insert(SalesforceId::parse(e.id).ok()?, card);
+    }
+    (map.len() == n).then_some(map)
+}
+
+/// Counts and checksums what passes through.
+struct Crc32Writer<W> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Crc32Writer<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: crc32fast::Hasher::new(),
+            written: 0,
+        }
+    }
+
+    fn finish(self) -> (W, u32) {
+        (self.inner, self.hasher.finalize())
+    }
+}
+
+impl<W: Write> Write for Crc32Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The snapshot holds names and numbers of customers: readable by the service user only.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Removes an instance's snapshot (when it can no longer be trusted and must not be used).
+pub(crate) fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove the index snapshot");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+mod tests {
+    use ctibridge_phone::{DialingRules, LibPhoneNormaliser, Normaliser};
+    use ctibridge_store::{PhoneValue, Record};
+    use serde_json::json;
+
+    use super::super::live::{LiveCards, LiveIndex};
+    use super::*;
+
+    fn parts() -> LiveParts {
+        let n: Arc<dyn Normaliser> =
+            Arc::new(LibPhoneNormaliser::new(DialingRules::default()).unwrap());
+        LiveParts {
+            index: LiveIndex::new(PhoneIndex::new(n)),
+            cards: LiveCards::with_layout(Arc::new(CardLayout::default())),
+        }
+    }
+
+    fn record(object: &str, id: &str, name: &str, phones: &[&str]) -> Record {
+        Record {
+            object_type: object.into(),
+            sf_id: id.into(),
+            name: name.into(),
+            fields: json!({"Name": name, "Email": "x@example.com", "Owner": {"Name": "Zoë"},
+                           "Company": "Acme \u{1f} GmbH", "AnnualRevenue": 1_250_000})
+            .as_object()
+            .cloned()
+            .unwrap(),
+            phones: phones
+                .iter()
+                .map(|raw| PhoneValue {
+                    field: "Phone".into(),
+                    raw: (*raw).into(),
+                    e164: None,
+                })
+                .collect(),
+            system_modstamp: None,
+        }
+    }
+
+    fn filled() -> LiveParts {
+        let p = parts();
+        p.upsert(&[
+            record(
+                "Contact",
+                "003000000000001",
+                "Jürgen Müller",
+                &["030 1234567", "0171 2345678"],
+            ),
+            record(
+                "Account",
+                "001000000000002",
+                "A company with a name longer than a slot keeps",
+                &["+49 30 9876-0"],
+            ),
+            record("Lead", "00Q000000000003", "Lee", &["+43 1 58800"]),
+            // A card without a number: kept as a card, not in the index.
+            record("Contact", "003000000000004", "No Number", &["n/a"]),
+        ]);
+        p
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            instance: 7,
+            generation: 42,
+            rules: "rules".into(),
+            layout: layout_text(&CardLayout::default()),
+        }
+    }
+
+    fn notes() -> Notes {
+        Notes {
+            samples: [("Contact".to_owned(), vec!["+49301234567".to_owned()])].into(),
+            unreadable: [("Contact".to_owned(), 1)].into(),
+        }
+    }
+
+    const PROBES: [&str; 5] = [
+        "+49301234567",
+        "+491712345678",
+        "+49309876123",
+        "+43158800",
+        "+49891111111",
+    ];
+
+    fn same(a: &LiveParts, b: &LiveParts) {
+        assert_eq!(a.index.len(), b.index.len());
+        assert_eq!(a.index.number_count(), b.index.number_count());
+        assert_eq!(a.cards.len(), b.cards.len());
+        for p in PROBES {
+            let e = E164::parse(p).unwrap();
+            assert_eq!(a.index.lookup(&e), b.index.lookup(&e), "{p}");
+        }
+        for id in [
+            "003000000000001",
+            "001000000000002",
+            "00Q000000000003",
+            "003000000000004",
+        ] {
+            let id = SalesforceId::parse(id).unwrap();
+            assert!(a.cards.get(&id).is_some(), "{id}");
+            assert_eq!(a.cards.get(&id), b.cards.get(&id), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_read_back_gives_the_same_index_cards_and_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        let original = filled();
+        assert_eq!(write(&path, &stamp(), &notes(), &original).unwrap(), 3);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        let copy = parts();
+        let (records, read_notes) = read(&path, &stamp(), &copy).unwrap().unwrap();
+        assert_eq!(records, 3);
+        assert_eq!(read_notes, notes());
+        same(&copy, &original);
+        // A found number names the record the way the original does.
+        let found = copy.index.lookup(&E164::parse("+49309876123").unwrap());
+        assert_eq!(
+            found[0].record.name,
+            "A company with a name longer than a slot keeps"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_other_records_rules_or_layout_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        write(&path, &stamp(), &notes(), &filled()).unwrap();
+        let changed = [
+            Stamp {
+                generation: 43,
+                ..stamp()
+            },
+            Stamp {
+                instance: 8,
+                ..stamp()
+            },
+            Stamp {
+                rules: "other".into(),
+                ..stamp()
+            },
+            Stamp {
+                layout: "{}".into(),
+                ..stamp()
+            },
+        ];
+        for other in changed {
+            let fresh = parts();
+            assert!(read(&path, &other, &fresh).unwrap().is_none(), "{other:?}");
+            assert_eq!(fresh.index.len(), 0);
+            assert_eq!(fresh.cards.len(), 0);
+        }
+        assert!(
+            read(&dir.path().join("none.bin"), &stamp(), &parts())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_truncated_snapshot_is_an_error_never_a_wrong_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        write(&path, &stamp(), &notes(), &filled()).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), good[..good.len() / 2].to_vec()];
+        for at in [0, 20, good.len() / 3, good.len() * 2 / 3, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x40;
+            cases.push(bad);
+        }
+        for bad in cases {
+            std::fs::write(&path, &bad).unwrap();
+            let fresh = parts();
+            assert!(
+                matches!(
+                    read(&path, &stamp(), &fresh),
+                    Err(SnapshotError::Damaged { .. })
+                ),
+                "{} bytes",
+                bad.len()
+            );
+        }
+    }
+
+    #[test]
+    fn no_snapshot_is_written_while_cards_follow_another_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = filled();
+        // The layout is swapped but the cards not (yet) moved to it.
+        *p.cards.layout_slot() = Arc::new(CardLayout::default());
+        let result = write(&path_for(dir.path(), 7), &stamp(), &notes(), &p);
+        assert!(
+            matches!(result, Err(SnapshotError::LayoutChanged)),
+            "{result:?}"
+        );
+    }
+}
