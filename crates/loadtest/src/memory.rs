@@ -82,20 +82,49 @@ pub fn generate(n: usize, seed: u64) -> Vec<Generated> {
                 phones.push(("MobilePhone", typed(&mut rng, false)));
             }
             let owner = json!({"Name": format!("Owner {}", i % 50)});
+            let owner_id = format!("005{:012}", i % 50);
+            let stamp = "2026-11-20T09:15:00.000+0000";
+            // The row as the sync stores it: card fields, the fields call logging and the
+            // address-book export read, the address country; not the phone fields.
             let row = match object {
                 ObjectType::Contact => json!({
+                    "Id": id.as_str(),
+                    "Name": &name,
+                    "SystemModstamp": stamp,
                     "Account": {"Name": format!("Company {}", i / 7)},
+                    "AccountId": format!("001{:012}", i / 7),
                     "Title": "Einkauf",
                     "Email": format!("person{i}@example.com"),
                     "Owner": owner,
+                    "OwnerId": owner_id,
+                    "FirstName": "Person",
+                    "LastName": format!("{i}"),
+                    "Salutation": "Ms.",
+                    "MailingStreet": format!("Hauptstra\u{df}e {}", i % 200),
+                    "MailingPostalCode": "80331",
+                    "MailingCity": "M\u{fc}nchen",
+                    "MailingCountry": "Germany",
                 }),
                 ObjectType::Lead => json!({
+                    "Id": id.as_str(),
+                    "Name": &name,
+                    "SystemModstamp": stamp,
                     "Company": format!("Company {}", i / 3),
                     "Status": "Open - Not Contacted",
                     "Email": format!("lead{i}@example.com"),
                     "Owner": owner,
+                    "OwnerId": owner_id,
+                    "Country": "Germany",
                 }),
-                _ => json!({"AnnualRevenue": 1_250_000, "Owner": owner}),
+                _ => json!({
+                    "Id": id.as_str(),
+                    "Name": &name,
+                    "SystemModstamp": stamp,
+                    "AnnualRevenue": 1_250_000,
+                    "Owner": owner,
+                    "OwnerId": owner_id,
+                    "BillingCountry": "Germany",
+                }),
             };
             Generated {
                 record: RecordRef { object, id, name },
@@ -255,6 +284,27 @@ pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, D
     };
     drop((index, cards));
     Ok((built, building))
+}
+
+/// The connector's batched read of the record cache alone (`stream_stored`, batches of 2,000
+/// as `Engine::load` reads them), nothing decoded: the floor SQLite sets for a start.
+/// Returns the time and the bytes read.
+pub async fn read_batches_only(dir: &std::path::Path) -> anyhow::Result<(Duration, usize)> {
+    let store = ctibridge_store::SqliteStore::open(dir).await?;
+    let instance = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .next()
+        .context("the store has no instance")?
+        .id;
+    let started = Instant::now();
+    let mut bytes = 0;
+    let mut stream = std::pin::pin!(store.stream_stored(instance, 2_000));
+    while let Some(batch) = stream.try_next().await? {
+        bytes += batch.json.len();
+    }
+    Ok((started.elapsed(), bytes))
 }
 
 #[cfg(test)]

@@ -74,6 +74,9 @@ pub struct WorldOptions {
     /// The index counts as ready once it holds this many numbers (a start from a record cache
     /// may first publish the small org's full read).
     pub min_numbers: usize,
+    /// The org answers every API request with 503 from the start (its sync can then not
+    /// change a record cache the emulated org does not hold).
+    pub org_down: bool,
 }
 
 /// Login ids of the generated STARFACE users: `30000`, `30001`, ...
@@ -156,8 +159,18 @@ impl World {
             accounts: opts.accounts,
             ..Default::default()
         };
+        let org_down = opts.org_down;
         let (org, pbx) = on(&rt.emu.handle().clone(), async move {
             let org = ctibridge_emulator_salesforce::spawn(lo, org_opts).await?;
+            if org_down {
+                org.control()
+                    .apply(ctibridge_emulator_salesforce::FaultUpdate {
+                        fail_rate: Some(1.0),
+                        fail_status: Some(503),
+                        ..Default::default()
+                    })
+                    .map_err(|e| anyhow::anyhow!("org fault: {e}"))?;
+            }
             let pbx = ctibridge_emulator_starface::spawn(lo, pbx_opts).await?;
             anyhow::Ok((org, pbx))
         })

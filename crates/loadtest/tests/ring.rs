@@ -24,6 +24,7 @@ fn options() -> WorldOptions {
         ready_timeout: Duration::from_secs(60),
         data_dir: None,
         min_numbers: 0,
+        org_down: false,
     }
 }
 
