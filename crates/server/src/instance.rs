@@ -86,26 +86,38 @@ pub async fn run(
     let mut next_users = Instant::now();
     let mut next_cycle = Instant::now();
     loop {
-        if Instant::now() >= next_users {
-            match engine
-                .query_all::<SfUser>("SELECT Id, Name, Email FROM User WHERE IsActive = true")
-                .await
-            {
-                Ok(users) => {
-                    sf_users = Some(users);
-                    next_users = Instant::now() + USERS_EVERY;
-                }
-                Err(e) => {
-                    warn!(instance = %name, error = %e, "reading the org's users failed");
-                    engine.note_failure(e.to_string());
-                    next_users = Instant::now() + cfg.sync_interval;
+        // A shutdown does not wait for a sync cycle: the cycle stops where it is (its stored
+        // progress stays; index and cache may differ for a moment, so no snapshot is saved).
+        let work = async {
+            if Instant::now() >= next_users {
+                match engine
+                    .query_all::<SfUser>("SELECT Id, Name, Email FROM User WHERE IsActive = true")
+                    .await
+                {
+                    Ok(users) => {
+                        sf_users = Some(users);
+                        next_users = Instant::now() + USERS_EVERY;
+                    }
+                    Err(e) => {
+                        warn!(instance = %name, error = %e, "reading the org's users failed");
+                        engine.note_failure(e.to_string());
+                        next_users = Instant::now() + cfg.sync_interval;
+                    }
                 }
             }
-        }
-        if Instant::now() >= next_cycle {
-            engine.cycle(false, &progress).await;
-            next_cycle = Instant::now() + cfg.sync_interval;
-            show(&state, &name, engine.report());
+            if Instant::now() >= next_cycle {
+                engine.cycle(false, &progress).await;
+                next_cycle = Instant::now() + cfg.sync_interval;
+                show(&state, &name, engine.report());
+            }
+        };
+        tokio::select! {
+            () = work => {}
+            changed = closing.changed() => {
+                if changed.is_err() || *closing.borrow_and_update() {
+                    return;
+                }
+            }
         }
         let dir = directory.borrow_and_update().clone();
         if let (Some(dir), Some(users)) = (dir, sf_users.as_ref()) {

@@ -71,6 +71,20 @@ pub struct SyncStatus {
     pub export: Option<ExportStatus>,
     /// `Sforce-Limit-Info` as last seen, e.g. `api-usage=18/15000`.
     pub limit_info: Option<String>,
+    /// Where this start took index and cards from, before the first sync cycle.
+    pub index_loaded: Option<IndexLoad>,
+}
+
+/// How a start filled the index (see [`SyncStatus::index_loaded`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IndexLoad {
+    /// `snapshot` (the index snapshot of the data directory, taken of unchanged records) or
+    /// `record cache` (every cached row read).
+    pub from: String,
+    /// Records indexed.
+    pub records: usize,
+    /// Time it took.
+    pub millis: u64,
 }
 
 /// Why and since when the sync waits.

@@ -1000,3 +1000,145 @@ async fn with_import_turned_off_the_admin_page_offers_to_remove_our_contacts_and
     assert_eq!(listed["imported_left"], json!({}), "{listed}");
     running.shutdown().await;
 }
+
+/// Every E.164 number of the record cache.
+async fn cached_numbers(w: &World) -> Vec<ctibridge_domain::E164> {
+    let (store, id) = w.store().await;
+    let records: Vec<_> = store.stream_records(id).try_collect().await.unwrap();
+    let mut numbers: Vec<_> = records
+        .iter()
+        .flat_map(|r| r.record.phones.iter())
+        .filter_map(|p| ctibridge_domain::E164::parse(p.e164.as_deref()?).ok())
+        .collect();
+    numbers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    numbers.dedup();
+    numbers
+}
+
+/// What the ring path finds for each number: the matches and their cards.
+fn ring_view(
+    state: &ctibridge_server::state::AppState,
+    numbers: &[ctibridge_domain::E164],
+) -> BTreeMap<String, Vec<String>> {
+    let lookup = state.lookup(INSTANCE).unwrap();
+    numbers
+        .iter()
+        .map(|n| {
+            let found = lookup
+                .index
+                .lookup(n)
+                .into_iter()
+                .map(|m| format!("{m:?} {:?}", lookup.cards.get(&m.record.id)))
+                .collect();
+            (n.as_str().to_owned(), found)
+        })
+        .collect()
+}
+
+async fn start_and_load(
+    config: &Config,
+) -> (
+    ctibridge_server::Running,
+    ctibridge_server::status::IndexLoad,
+) {
+    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
+    let state = running.state().clone();
+    eventually("the index of the start", async || {
+        state.status().instances[0].sync.index_loaded.is_some()
+    })
+    .await;
+    let loaded = state.status().instances[0]
+        .sync
+        .index_loaded
+        .clone()
+        .unwrap();
+    (running, loaded)
+}
+
+#[tokio::test]
+async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_records_are_unchanged() {
+    let w = world(120, 40, 20, false).await;
+    let mut config = w.config.clone();
+    config.instances[0].sync_interval = Duration::from_secs(3600);
+
+    // The first run reads the org; its shutdown saves the snapshot.
+    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
+    let state = running.state().clone();
+    eventually("the first sync", async || {
+        state.status().instances[0].sync.last_cycle_at.is_some()
+    })
+    .await;
+    assert_eq!(state.status().instances[0].sync.index_loaded, None);
+    let numbers = cached_numbers(&w).await;
+    assert!(numbers.len() > 150, "{}", numbers.len());
+    let before = ring_view(&state, &numbers);
+    assert!(before.values().all(|found| !found.is_empty()));
+    running.shutdown().await;
+    let (store, id) = w.store().await;
+    let snapshot = config
+        .server
+        .data_dir
+        .join("snapshots")
+        .join(format!("instance-{}.bin", id.0));
+    assert!(snapshot.is_file());
+
+    // From here on the org is down: only the start fills the index.
+    w.sf()
+        .apply(ctibridge_emulator_salesforce::FaultUpdate {
+            fail_rate: Some(1.0),
+            fail_status: Some(503),
+            ..Default::default()
+        })
+        .unwrap();
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "snapshot");
+    assert_eq!(ring_view(running.state(), &numbers), before);
+    running.shutdown().await;
+
+    // A record changes in the cache (as `ctibridge sync` in another process does): the
+    // snapshot is of other records now, the start reads the cache.
+    let added = ctibridge_store::Record {
+        object_type: "Contact".into(),
+        sf_id: "003000000000999".into(),
+        name: "Neu Kontakt".into(),
+        fields: json!({"Name": "Neu Kontakt", "Email": "neu@example.com"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        phones: vec![ctibridge_store::PhoneValue {
+            field: "Phone".into(),
+            raw: "+49 30 5550999".into(),
+            e164: Some("+49305550999".into()),
+        }],
+        system_modstamp: None,
+    };
+    store.upsert_records(id, &[added]).await.unwrap();
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "record cache");
+    assert_eq!(ring_view(running.state(), &numbers), before);
+    let new = ctibridge_domain::E164::parse("+49305550999").unwrap();
+    let found = ring_view(running.state(), std::slice::from_ref(&new));
+    assert!(
+        found["+49305550999"][0].contains("Neu Kontakt"),
+        "{found:?}"
+    );
+    running.shutdown().await;
+
+    // That start saved a new snapshot; damaged, it is not used (and replaced).
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "record cache");
+    assert_eq!(ring_view(running.state(), &numbers), before);
+    running.shutdown().await;
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "snapshot");
+    assert_eq!(ring_view(running.state(), &numbers), before);
+    assert_eq!(
+        ring_view(running.state(), std::slice::from_ref(&new)),
+        found
+    );
+    running.shutdown().await;
+}

@@ -29,7 +29,7 @@ use crate::admin::settings::{self as admin_settings, LiveSettings};
 use crate::cards::CardLayout;
 use crate::state::Lookup;
 use crate::status::{
-    ExportStatus, LinkState, ObjectSyncStatus, SyncPause, SyncProgressStatus, SyncStatus,
+    ExportStatus, IndexLoad, LinkState, ObjectSyncStatus, SyncPause, SyncProgressStatus, SyncStatus,
 };
 
 /// Salesforce keeps deletions 15 days; a little less leaves room for the overlap and clocks.
@@ -895,8 +895,14 @@ impl Engine {
         if let Some(loaded) = self.load_snapshot().await {
             return Ok(loaded);
         }
+        let started = std::time::Instant::now();
         let loaded = self.load_store().await?;
         if loaded > 0 {
+            self.status.index_loaded = Some(IndexLoad {
+                from: "record cache".to_owned(),
+                records: loaded,
+                millis: started.elapsed().as_millis() as u64,
+            });
             // The next start takes index and cards from the snapshot, unless records change
             // before it (then the cycles write a new one, see `maybe_snapshot`).
             self.save_snapshot().await;
@@ -970,6 +976,11 @@ impl Engine {
         live.unreadable = notes.unreadable;
         live.publish();
         self.snapshot_mark = Some((generation, tokio::time::Instant::now()));
+        self.status.index_loaded = Some(IndexLoad {
+            from: "snapshot".to_owned(),
+            records,
+            millis: started.elapsed().as_millis() as u64,
+        });
         info!(
             instance = %self.name,
             records,
