@@ -357,6 +357,13 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
                 spread(&mut from_cache)
             );
             println!("  from the index snapshot: {}", spread(&mut from_snapshot));
+            let snapshot_bytes: u64 = std::fs::read_dir(dir.path().join("snapshots"))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            println!("  index snapshot file: {:.0} MB", mb(snapshot_bytes));
             let ready = from_snapshot
                 .get(from_snapshot.len() / 2)
                 .or(from_cache.first())
