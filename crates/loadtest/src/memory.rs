@@ -240,14 +240,7 @@ pub async fn fill_store(
 pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, Duration)> {
     let rss0 = sys::snapshot().rss;
     let started = Instant::now();
-    let store = ctibridge_store::SqliteStore::open(dir).await?;
-    let instance = store
-        .list_instances()
-        .await?
-        .into_iter()
-        .next()
-        .context("the store has no instance")?
-        .id;
+    let (store, instance) = open_first_instance(dir).await?;
     let mut index = PhoneIndex::new(normaliser()?);
     let mut cards = CardBook::default();
     let mut records = 0;
@@ -286,10 +279,10 @@ pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, D
     Ok((built, building))
 }
 
-/// The connector's batched read of the record cache alone (`stream_stored`, batches of 2,000
-/// as `Engine::load` reads them), nothing decoded: the floor SQLite sets for a start.
-/// Returns the time and the bytes read.
-pub async fn read_batches_only(dir: &std::path::Path) -> anyhow::Result<(Duration, usize)> {
+/// The store in `dir` and the id of its (only) instance.
+async fn open_first_instance(
+    dir: &std::path::Path,
+) -> anyhow::Result<(ctibridge_store::SqliteStore, ctibridge_store::InstanceId)> {
     let store = ctibridge_store::SqliteStore::open(dir).await?;
     let instance = store
         .list_instances()
@@ -298,6 +291,14 @@ pub async fn read_batches_only(dir: &std::path::Path) -> anyhow::Result<(Duratio
         .next()
         .context("the store has no instance")?
         .id;
+    Ok((store, instance))
+}
+
+/// The connector's batched read of the record cache alone (`stream_stored`, batches of 2,000
+/// as `Engine::load` reads them), nothing decoded: the floor SQLite sets for a start.
+/// Returns the time and the bytes read.
+pub async fn read_batches_only(dir: &std::path::Path) -> anyhow::Result<(Duration, usize)> {
+    let (store, instance) = open_first_instance(dir).await?;
     let started = Instant::now();
     let mut bytes = 0;
     let mut stream = std::pin::pin!(store.stream_stored(instance, 2_000));

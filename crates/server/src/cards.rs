@@ -231,11 +231,8 @@ impl CardValues {
             .iter()
             .map(|(path, _)| match lookup_path(row, path) {
                 Some(v) => display(v),
-                None => phones
-                    .iter()
-                    .find(|p| p.field.eq_ignore_ascii_case(path))
-                    .map(|p| p.raw.trim().to_owned())
-                    .filter(|raw| !raw.is_empty()),
+                None => phone_on_card(phones.iter().map(|p| (&*p.field, &*p.raw)), path)
+                    .map(str::to_owned),
             });
         Self::pack(layout, name, values)
     }
@@ -257,11 +254,8 @@ impl CardValues {
             .iter()
             .map(|(path, _)| match lookup_raw_path(fields, path) {
                 Some(v) => display_raw(v),
-                None => phones
-                    .iter()
-                    .find(|p| p.field.eq_ignore_ascii_case(path))
-                    .map(|p| Cow::Borrowed(p.raw.trim()))
-                    .filter(|raw| !raw.is_empty()),
+                None => phone_on_card(phones.iter().map(|p| (&*p.field, &*p.raw)), path)
+                    .map(Cow::Borrowed),
             });
         Self::pack(layout, name.as_deref().unwrap_or_default(), values)
     }
@@ -396,6 +390,18 @@ fn lookup_path<'a>(row: &'a Map<String, Value>, path: &str) -> Option<&'a Value>
         value = value.as_object()?.get(part)?;
     }
     Some(value)
+}
+
+/// The value of a phone field a card shows (phone fields are kept apart from the others):
+/// `phones` as (field, value); the field name compared without case.
+fn phone_on_card<'a>(
+    mut phones: impl Iterator<Item = (&'a str, &'a str)>,
+    path: &str,
+) -> Option<&'a str> {
+    phones
+        .find(|(field, _)| field.eq_ignore_ascii_case(path))
+        .map(|(_, raw)| raw.trim())
+        .filter(|raw| !raw.is_empty())
 }
 
 /// [`lookup_path`] in JSON text.
