@@ -158,6 +158,37 @@ fn raw_to_matches_memo(
         .unwrap_or_default()
 }
 
+/// What the ring path does since session 3 (`calls::identify`): the first matching reading,
+/// found without validating a number that matches ([`Normaliser::pbx_first_match`]).
+fn raw_to_matches_first(index: &PhoneIndex, raw: &str) -> Vec<ctibridge_phone::Match> {
+    let mut found = Vec::new();
+    let hit = index.normaliser().pbx_first_match(raw, &mut |e| {
+        found = index.lookup(e);
+        !found.is_empty()
+    });
+    if hit.is_err() {
+        found.clear();
+    }
+    found
+}
+
+/// [`raw_to_matches_first`] through the memo, as `calls::identify` calls it.
+fn raw_to_matches_first_memo(
+    index: &PhoneIndex,
+    memo: &ReadingsMemo,
+    raw: &str,
+) -> Vec<ctibridge_phone::Match> {
+    let mut found = Vec::new();
+    let hit = memo.first_match(index.normaliser(), raw, &mut |e| {
+        found = index.lookup(e);
+        !found.is_empty()
+    });
+    if hit.is_err() {
+        found.clear();
+    }
+    found
+}
+
 fn normalise(c: &mut Criterion) {
     let n = normaliser();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -185,6 +216,16 @@ fn normalise(c: &mut Criterion) {
                 if let Ok(n) = n
                     && util.is_valid_number(&n)
                 {
+                    black_box(util.format(&n, rlibphonenumber::PhoneNumberFormat::E164));
+                }
+            }
+        })
+    });
+    // The same without `is_valid_number`: what parsing alone costs.
+    g.bench_function("libphonenumber_parse_format_without_validation", |b| {
+        b.iter(|| {
+            for s in &pbx {
+                if let Ok(n) = util.parse(black_box(s), Some(rlibphonenumber::Region::DE)) {
                     black_box(util.format(&n, rlibphonenumber::PhoneNumberFormat::E164));
                 }
             }
@@ -287,6 +328,35 @@ fn index(c: &mut Criterion) {
         b.iter(|| {
             for s in &f.raw_misses {
                 black_box(raw_to_matches(&f.index, black_box(s)));
+            }
+        })
+    });
+    g.bench_function("raw_pbx_number_to_matches_first_hit", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_hits {
+                black_box(raw_to_matches_first(&f.index, black_box(s)));
+            }
+        })
+    });
+    g.bench_function("raw_pbx_number_to_matches_first_miss", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_misses {
+                black_box(raw_to_matches_first(&f.index, black_box(s)));
+            }
+        })
+    });
+    let first_memo = ReadingsMemo::new(4096);
+    g.bench_function("raw_pbx_number_to_matches_first_hit_memo", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_hits {
+                black_box(raw_to_matches_first_memo(
+                    &f.index,
+                    &first_memo,
+                    black_box(s),
+                ));
             }
         })
     });

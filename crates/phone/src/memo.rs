@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ctibridge_domain::E164;
+
 use crate::{Normaliser, Number};
 
 /// Longest PBX string the memo keeps; longer ones are read every time (junk, not a caller).
@@ -24,8 +26,18 @@ pub struct ReadingsMemo {
 
 #[derive(Default)]
 struct Generations {
-    current: HashMap<Box<str>, Arc<[Number]>>,
-    previous: HashMap<Box<str>, Arc<[Number]>>,
+    current: HashMap<Box<str>, Entry>,
+    previous: HashMap<Box<str>, Entry>,
+}
+
+/// What the memo knows of a string.
+#[derive(Clone)]
+enum Entry {
+    /// Every reading.
+    Full(Arc<[Number]>),
+    /// The first reading, which matched a record ([`ReadingsMemo::first_match`]); the others
+    /// were not read.
+    First(Number),
 }
 
 impl ReadingsMemo {
@@ -47,26 +59,78 @@ impl ReadingsMemo {
     /// [`Normaliser::pbx_readings`] of `raw` by `normaliser`, from the memo when `raw` was
     /// read recently.
     pub fn pbx_readings(&self, normaliser: &dyn Normaliser, raw: &str) -> Arc<[Number]> {
+        match self.get(raw) {
+            Some(Entry::Full(readings)) => readings,
+            _ => self.read_all(normaliser, raw),
+        }
+    }
+
+    /// The first reading of `raw` that `matches` accepts ([`Normaliser::pbx_first_match`]),
+    /// or, when none does, every reading: what the ring path needs. A string seen recently
+    /// costs a hash lookup (and the match again); a new one the normaliser's cheapest way to
+    /// the first match.
+    pub fn first_match(
+        &self,
+        normaliser: &dyn Normaliser,
+        raw: &str,
+        matches: &mut dyn FnMut(&E164) -> bool,
+    ) -> Result<Number, Arc<[Number]>> {
+        let first_of = |readings: Arc<[Number]>, matches: &mut dyn FnMut(&E164) -> bool| {
+            readings
+                .iter()
+                .find(|n| n.e164().is_some_and(|e| matches(&e)))
+                .cloned()
+                .ok_or(readings)
+        };
+        match self.get(raw) {
+            Some(Entry::Full(readings)) => return first_of(readings, matches),
+            // Still the first reading's record: still the answer. Otherwise another reading
+            // may match now: read them all.
+            Some(Entry::First(n)) if n.e164().is_some_and(|e| matches(&e)) => return Ok(n),
+            Some(Entry::First(_)) => return first_of(self.read_all(normaliser, raw), matches),
+            None => {}
+        }
+        match normaliser.pbx_first_match(raw, matches) {
+            Ok(n) => {
+                self.put(raw, Entry::First(n.clone()));
+                Ok(n)
+            }
+            Err(readings) => {
+                let readings: Arc<[Number]> = readings.into();
+                self.put(raw, Entry::Full(readings.clone()));
+                Err(readings)
+            }
+        }
+    }
+
+    fn get(&self, raw: &str) -> Option<Entry> {
         if raw.len() > MAX_KEY_LEN {
-            return normaliser.pbx_readings(raw).into();
+            return None;
         }
-        {
-            let mut g = self.lock();
-            if let Some(r) = g.current.get(raw) {
-                return r.clone();
-            }
-            if let Some((k, r)) = g.previous.remove_entry(raw) {
-                g.current.insert(k, r.clone());
-                self.rotate(&mut g);
-                return r;
-            }
-        }
-        // Read outside the lock: two callers may read the same new string at once, which
-        // costs a parse, not a wrong answer.
-        let readings: Arc<[Number]> = normaliser.pbx_readings(raw).into();
         let mut g = self.lock();
-        g.current.insert(raw.into(), readings.clone());
+        if let Some(e) = g.current.get(raw) {
+            return Some(e.clone());
+        }
+        let (k, e) = g.previous.remove_entry(raw)?;
+        g.current.insert(k, e.clone());
         self.rotate(&mut g);
+        Some(e)
+    }
+
+    fn put(&self, raw: &str, entry: Entry) {
+        if raw.len() > MAX_KEY_LEN {
+            return;
+        }
+        let mut g = self.lock();
+        g.current.insert(raw.into(), entry);
+        self.rotate(&mut g);
+    }
+
+    /// Reads every reading outside the lock (two callers may read the same new string at
+    /// once, which costs a parse, not a wrong answer) and keeps them.
+    fn read_all(&self, normaliser: &dyn Normaliser, raw: &str) -> Arc<[Number]> {
+        let readings: Arc<[Number]> = normaliser.pbx_readings(raw).into();
+        self.put(raw, Entry::Full(readings.clone()));
         readings
     }
 

@@ -110,6 +110,24 @@ pub trait Normaliser: Send + Sync {
     /// What the readings depend on (rules, metadata): numbers read under the same text read
     /// the same, so numbers saved under it need not be read again.
     fn rules_id(&self) -> String;
+
+    /// The first of [`Normaliser::pbx_readings`] that `matches` accepts, or all of them when
+    /// none does: what the ring path needs of a number. An implementation may find a match with
+    /// less work than all readings cost (see [`LibPhoneNormaliser`]); the answer is the same.
+    fn pbx_first_match(
+        &self,
+        raw: &str,
+        matches: &mut dyn FnMut(&E164) -> bool,
+    ) -> Result<Number, Vec<Number>> {
+        let readings = self.pbx_readings(raw);
+        match readings
+            .iter()
+            .position(|n| n.e164().is_some_and(|e| matches(&e)))
+        {
+            Some(i) => Ok(readings.into_iter().nth(i).unwrap_or(Number::Suppressed)),
+            None => Err(readings),
+        }
+    }
 }
 
 /// The [`Normaliser`] built on libphonenumber's metadata (crate `rlibphonenumber`).
@@ -259,6 +277,114 @@ impl Normaliser for LibPhoneNormaliser {
 
     fn classify(&self, raw: &str, ctx: NumberContext) -> Number {
         self.read(raw, ctx).0
+    }
+
+    /// Without libphonenumber's validation of a number that matches: `matches` accepts only
+    /// numbers of records, which were valid when indexed, and validity depends on the number
+    /// alone, so a parse that `matches` accepts is the valid reading that
+    /// [`Normaliser::pbx_readings`] would give. A number that matches nothing is validated as
+    /// `pbx_readings` does, each string parsed once. Property-tested against `pbx_readings`.
+    fn pbx_first_match(
+        &self,
+        raw: &str,
+        matches: &mut dyn FnMut(&E164) -> bool,
+    ) -> Result<Number, Vec<Number>> {
+        let s = raw.trim();
+        let invalid = || Number::Invalid(s.chars().take(INVALID_EXCERPT_CHARS).collect());
+        if s.len() > MAX_INPUT_LEN {
+            return Err(vec![invalid()]);
+        }
+        if is_no_number(s) {
+            return Err(vec![Number::Suppressed]);
+        }
+        if self.is_internal(s) {
+            return Err(vec![Number::Internal(s.to_owned())]);
+        }
+        let Some(prepared) = prepare(s) else {
+            return Err(vec![invalid()]);
+        };
+        let prefix = self.rules.outside_line_prefix.as_str();
+        // The first reading: as written when that is valid, else without the prefix.
+        let written = self.parsed(&prepared);
+        if let Some(hit) = written.as_ref().and_then(|p| p.hit(matches)) {
+            return Ok(hit);
+        }
+        let (first, read_without_prefix) = match written {
+            Some(p) if self.util.is_valid_number(&p.number) => (p.reading(invalid), None),
+            _ => match prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty()) {
+                None => (invalid(), None),
+                Some(stripped) => match self.parsed(stripped) {
+                    None => (invalid(), None),
+                    Some(p) => {
+                        if let Some(hit) = p.hit(matches) {
+                            return Ok(hit);
+                        }
+                        if self.util.is_valid_number(&p.number) {
+                            (p.reading(invalid), Some(stripped))
+                        } else {
+                            (invalid(), None)
+                        }
+                    }
+                },
+            },
+        };
+        // The second reading, as `pbx_readings` makes it.
+        let mut readings = vec![first];
+        if let Number::External { e164: first, .. } = &readings[0]
+            && !prefix.is_empty()
+            && let Some(rest) = s.strip_prefix(prefix)
+            && let Some(rest) = prepare(rest)
+            && read_without_prefix != Some(&*rest)
+            && let Some(p) = self.parsed(&rest)
+            && let Some(e164) = p.e164
+            && e164 != *first
+        {
+            if matches(&e164) {
+                return Ok(external(e164, &p.number));
+            }
+            if self.util.is_valid_number(&p.number) {
+                readings.push(external(e164, &p.number));
+            }
+        }
+        Err(readings)
+    }
+}
+
+/// A string parsed by libphonenumber (not validated) and its E.164 form, if it has one.
+struct Parsed {
+    number: PhoneNumber,
+    e164: Option<E164>,
+}
+
+impl Parsed {
+    /// The reading, if `matches` accepts it.
+    fn hit(&self, matches: &mut dyn FnMut(&E164) -> bool) -> Option<Number> {
+        let e164 = self.e164?;
+        matches(&e164).then(|| external(e164, &self.number))
+    }
+
+    /// The reading of a valid number.
+    fn reading(self, invalid: impl FnOnce() -> Number) -> Number {
+        match self.e164 {
+            Some(e164) => external(e164, &self.number),
+            None => invalid(),
+        }
+    }
+}
+
+/// A number as a reading.
+fn external(e164: E164, n: &PhoneNumber) -> Number {
+    Number::External {
+        e164,
+        extension: n.extension.clone().filter(|e| !e.is_empty()),
+    }
+}
+
+impl LibPhoneNormaliser {
+    fn parsed(&self, s: &str) -> Option<Parsed> {
+        let number = self.util.parse(s, Some(self.region)).ok()?;
+        let e164 = E164::parse(&self.util.format(&number, PhoneNumberFormat::E164)).ok();
+        Some(Parsed { number, e164 })
     }
 }
 

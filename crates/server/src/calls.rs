@@ -14,23 +14,24 @@ pub fn identify(
     raw: &str,
     name: Option<&str>,
 ) -> (Remote, Vec<PanelMatch>) {
-    // The same string comes with every event of a call: read once, then from the memo.
-    let readings = state.uci.pbx_readings(&*state.normaliser, raw);
     let lookup = state.lookup(instance);
     // The first reading that matches a record wins, with its matches (looked up once); without
-    // any match, the most likely reading.
-    let found = lookup.as_ref().and_then(|l| {
-        readings.iter().find_map(|n| {
-            let found = l.index.lookup(&n.e164()?);
-            (!found.is_empty()).then(|| (n.clone(), found))
-        })
+    // any match, the most likely reading. The same string comes with every event of a call:
+    // read once, then from the memo.
+    let mut found = Vec::new();
+    let first = state.uci.first_match(&*state.normaliser, raw, &mut |e| {
+        let Some(l) = lookup.as_ref() else {
+            return false;
+        };
+        found = l.index.lookup(e);
+        !found.is_empty()
     });
-    let (number, found) = match found {
-        Some((n, found)) => (n, found),
-        None => (
-            readings.first().cloned().unwrap_or(Number::Suppressed),
-            Vec::new(),
-        ),
+    let number = match first {
+        Ok(n) => n,
+        Err(readings) => {
+            found.clear();
+            readings.first().cloned().unwrap_or(Number::Suppressed)
+        }
     };
     let kind = match &number {
         Number::External { .. } => "external",

@@ -147,11 +147,16 @@ impl UciManager {
         }
     }
 
-    /// The readings of a PBX number string ([`Normaliser::pbx_readings`]), kept for the next
-    /// events of the same call: every event after a call's first one is a hash lookup. The
-    /// service has one normaliser, so the memo is used with that one only.
-    pub(crate) fn pbx_readings(&self, normaliser: &dyn Normaliser, raw: &str) -> Arc<[Number]> {
-        self.readings.pbx_readings(normaliser, raw)
+    /// The first reading of a PBX number string that `matches` accepts, or every reading when
+    /// none does ([`ReadingsMemo::first_match`]): a known caller's number costs one parse
+    /// without validation the first time, a hash lookup after.
+    pub(crate) fn first_match(
+        &self,
+        normaliser: &dyn Normaliser,
+        raw: &str,
+        matches: &mut dyn FnMut(&ctibridge_domain::E164) -> bool,
+    ) -> Result<Number, Arc<[Number]>> {
+        self.readings.first_match(normaliser, raw, matches)
     }
 
     fn http_client(&self) -> Result<reqwest::Client, String> {
