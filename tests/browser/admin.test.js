@@ -178,17 +178,17 @@ test('admin links a STARFACE user to a Salesforce user by hand, sees it as manua
   await signInAsPbxAdmin(page);
   await page.click('a[data-page="users"]');
   // Frank (frank.fremd@example.org) has no Salesforce user of that e-mail.
-  await page.waitForSelector('tr.mismatch[data-login="1005"] .user-link');
-  assert.match(await page.textContent('tr[data-login="1001"] .user-link-cell'), /e-mail/);
-  await page.click('tr[data-login="1005"] .user-link');
-  await page.waitForSelector('tr[data-login="1005"] .user-pick');
+  await page.waitForSelector('#page-users tr.mismatch[data-login="1005"] .user-link');
+  assert.match(await page.textContent('#page-users tr[data-login="1001"] .user-link-cell'), /e-mail/);
+  await page.click('#page-users tr[data-login="1005"] .user-link');
+  await page.waitForSelector('#page-users tr[data-login="1005"] .user-pick');
   // The page refreshes every 5 s; the open picker survives it.
   await new Promise((r) => setTimeout(r, 5500));
-  await page.selectOption('tr[data-login="1005"] .user-pick', { label: 'Gina Gone <gina.gone@example.com>' });
-  await page.click('tr[data-login="1005"] .user-link-save');
-  await page.waitForSelector('tr[data-login="1005"]:not(.mismatch) .user-unlink');
+  await page.selectOption('#page-users tr[data-login="1005"] .user-pick', { label: 'Gina Gone <gina.gone@example.com>' });
+  await page.click('#page-users tr[data-login="1005"] .user-link-save');
+  await page.waitForSelector('#page-users tr[data-login="1005"]:not(.mismatch) .user-unlink');
   assert.match(await page.textContent('#page-users tr[data-login="1005"]'), /Gina Gone/);
-  assert.match(await page.textContent('tr[data-login="1005"] .user-link-cell'), /manual/);
+  assert.match(await page.textContent('#page-users tr[data-login="1005"] .user-link-cell'), /manual/);
   assert.match(await page.textContent('#banner'), /linked to Gina Gone by hand/);
 
   // The doctor no longer names Frank's mismatch.
@@ -199,17 +199,17 @@ test('admin links a STARFACE user to a Salesforce user by hand, sees it as manua
   assert.match(await page.textContent('#doctor-result'), /linked by hand/);
 
   await page.click('a[data-page="users"]');
-  await page.click('tr[data-login="1005"] .user-unlink');
-  await page.waitForSelector('tr.mismatch[data-login="1005"] .user-link');
+  await page.click('#page-users tr[data-login="1005"] .user-unlink');
+  await page.waitForSelector('#page-users tr.mismatch[data-login="1005"] .user-link');
 
   // The admin sets Clara's STARFACE password for her UCI session; a wrong one is refused.
-  await page.click('tr[data-login="1002"] .user-password');
-  await page.fill('tr[data-login="1002"] .user-password-input', 'not-hers');
-  await page.click('tr[data-login="1002"] .user-password-save');
-  await page.waitForFunction(() => document.querySelector('tr[data-login="1002"] .user-password-error').textContent.includes('refused'));
-  await page.fill('tr[data-login="1002"] .user-password-input', 'clara-pass');
-  await page.click('tr[data-login="1002"] .user-password-save');
-  await page.waitForSelector('tr[data-login="1002"] .user-uci-cell .pill.active', { timeout: 20000 });
+  await page.click('#page-users tr[data-login="1002"] .user-password');
+  await page.fill('#page-users tr[data-login="1002"] .user-password-input', 'not-hers');
+  await page.click('#page-users tr[data-login="1002"] .user-password-save');
+  await page.waitForFunction(() => document.querySelector('#page-users tr[data-login="1002"] .user-password-error').textContent.includes('refused'));
+  await page.fill('#page-users tr[data-login="1002"] .user-password-input', 'clara-pass');
+  await page.click('#page-users tr[data-login="1002"] .user-password-save');
+  await page.waitForSelector('#page-users tr[data-login="1002"] .user-uci-cell .pill.active', { timeout: 20000 });
   assert.match(await page.textContent('#banner'), /password of 1002 is stored/);
   assert.deepEqual(problems, []);
 });
