@@ -1035,6 +1035,17 @@ impl Engine {
     /// After a cycle: a new snapshot when records changed since the last one, at most every
     /// [`snapshot::SNAPSHOT_EVERY`] (a million records take a few hundred MB to write).
     async fn maybe_snapshot(&mut self) {
+        self.snapshot_if_changed(snapshot::SNAPSHOT_EVERY).await;
+    }
+
+    /// The service stops: saves the snapshot if records changed since the last one.
+    pub async fn close(&mut self) {
+        self.snapshot_if_changed(Duration::ZERO).await;
+    }
+
+    /// Saves the snapshot when the records changed since the last one was taken and that was
+    /// at least `min_interval` ago.
+    async fn snapshot_if_changed(&mut self, min_interval: Duration) {
         if self.live.as_ref().is_none_or(|l| !l.published) {
             return;
         }
@@ -1043,21 +1054,8 @@ impl Engine {
         };
         match self.snapshot_mark {
             Some((g, _)) if g == generation => {}
-            Some((_, at)) if at.elapsed() < snapshot::SNAPSHOT_EVERY => {}
+            Some((_, at)) if at.elapsed() < min_interval => {}
             _ => self.save_snapshot().await,
-        }
-    }
-
-    /// The service stops: saves the snapshot if records changed since the last one.
-    pub async fn close(&mut self) {
-        if self.live.as_ref().is_none_or(|l| !l.published) {
-            return;
-        }
-        let Ok(generation) = self.store.records_generation(self.instance).await else {
-            return;
-        };
-        if self.snapshot_mark.is_none_or(|(g, _)| g != generation) {
-            self.save_snapshot().await;
         }
     }
 
