@@ -54,7 +54,8 @@ pub struct CachedRecord {
 }
 
 /// Cached records as a start reads them: a batch of rows that SQLite put into one JSON array
-/// (`[[object_type, sf_id, name, fields, phones, system_modstamp], ...]`), so that a million
+/// (`[[object_type, sf_id, name, fields, phones, system_modstamp(, deleted)], ...]`; the
+/// deleted flag only in [`RecordStore::stream_changed_since`]), so that a million
 /// records cross from SQLite in a few hundred values instead of a million rows, and are
 /// decoded beside the read ([`StoredBatch::decode`]) instead of in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,7 @@ pub struct StoredRow<'a>(
     #[serde(borrow)] &'a RawValue,
     #[serde(borrow)] Vec<StoredPhone<'a>>,
     Option<i64>,
+    #[serde(default)] bool,
 );
 
 impl<'a> StoredRow<'a> {
@@ -116,6 +118,12 @@ impl<'a> StoredRow<'a> {
     /// The phone fields.
     pub fn phones(&self) -> &[StoredPhone<'a>] {
         &self.4
+    }
+
+    /// Whether the record is marked deleted (only rows of
+    /// [`RecordStore::stream_changed_since`] can be).
+    pub fn deleted(&self) -> bool {
+        self.6
     }
 
     /// The row as an owned [`Record`].
@@ -298,6 +306,34 @@ pub trait RecordStore: Send + Sync {
     /// triggers, so no write can miss it); 0 before the first. Index and cards saved at one
     /// generation are the records' while it stays.
     fn records_generation(
+        &self,
+        instance: InstanceId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The rows changed after generation `after` (see [`RecordStore::records_generation`]),
+    /// those marked deleted included ([`StoredRow::deleted`]), in batches of up to `batch`
+    /// like [`RecordStore::stream_stored`], in the order they changed: what brings index and
+    /// cards saved at `after` up to date, unless a row was removed for good since
+    /// ([`RecordStore::last_hard_delete_generation`]).
+    fn stream_changed_since(
+        &self,
+        instance: InstanceId,
+        after: u64,
+        batch: usize,
+    ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_;
+
+    /// How many rows [`RecordStore::stream_changed_since`] would give.
+    fn count_changed_since(
+        &self,
+        instance: InstanceId,
+        after: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The generation right after rows of the instance were last removed for good (purged,
+    /// or moved away); 0 if never, and the generation of the upgrade for caches older than
+    /// the per-row generations. State saved at an earlier generation cannot be brought up
+    /// to date by [`RecordStore::stream_changed_since`]: the removed rows are not in it.
+    fn last_hard_delete_generation(
         &self,
         instance: InstanceId,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;

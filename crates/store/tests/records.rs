@@ -360,3 +360,208 @@ async fn every_change_of_an_instances_records_moves_its_generation_on() {
         .unwrap();
     step(store.records_generation(sales.id).await.unwrap());
 }
+
+/// The rows a delta since `after` gives, as (id, name, deleted), in the order given.
+async fn changed_since(
+    store: &ctibridge_store::SqliteStore,
+    instance: ctibridge_store::InstanceId,
+    after: u64,
+    batch: usize,
+) -> Vec<(String, String, bool)> {
+    let batches: Vec<_> = store
+        .stream_changed_since(instance, after, batch)
+        .try_collect()
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for b in &batches {
+        for r in b.rows().unwrap() {
+            // The row decodes to the record as stored, deleted or not.
+            let stored = store
+                .get_record(instance, r.object_type(), r.sf_id())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.to_record().unwrap(), stored.record);
+            assert_eq!(r.deleted(), stored.deleted);
+            rows.push((r.sf_id().to_owned(), r.name().to_owned(), r.deleted()));
+        }
+    }
+    assert_eq!(
+        store.count_changed_since(instance, after).await.unwrap(),
+        rows.len() as u64
+    );
+    rows
+}
+
+#[tokio::test]
+async fn the_delta_since_a_generation_is_exactly_the_rows_changed_after_it_in_change_order() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let other = common::instance(&store, "Other").await;
+    let records: Vec<Record> = (0..6).map(|n| contact(n, t(3))).collect();
+    store.upsert_records(sales.id, &records).await.unwrap();
+    // One step per row written: the triggers' own update of the row counts nothing.
+    let saved = store.records_generation(sales.id).await.unwrap();
+    assert_eq!(saved, 6);
+    assert_eq!(changed_since(&store, sales.id, saved, 2).await, vec![]);
+
+    let mut renamed = contact(4, t(5));
+    renamed.name = "Umbenannt".into();
+    store.upsert_records(sales.id, &[renamed]).await.unwrap();
+    store
+        .mark_records_deleted(sales.id, "Contact", &[records[1].sf_id.clone()])
+        .await
+        .unwrap();
+    store
+        .upsert_records(sales.id, &[contact(9, t(5))])
+        .await
+        .unwrap();
+    // Refused as older than the stored row: not a change.
+    store
+        .upsert_records(sales.id, &[contact(0, t(1))])
+        .await
+        .unwrap();
+    // Another instance's rows are not in this one's delta.
+    store
+        .upsert_records(other.id, &[contact(7, t(5))])
+        .await
+        .unwrap();
+    assert_eq!(store.records_generation(sales.id).await.unwrap(), saved + 3);
+    let want = vec![
+        (records[4].sf_id.clone(), "Umbenannt".to_owned(), false),
+        (records[1].sf_id.clone(), records[1].name.clone(), true),
+        (contact(9, t(5)).sf_id, contact(9, t(5)).name, false),
+    ];
+    // Batches of one, two and all: each batch starts where the last one ended.
+    for batch in [1, 2, 2_000] {
+        assert_eq!(changed_since(&store, sales.id, saved, batch).await, want);
+    }
+    assert_eq!(
+        changed_since(&store, sales.id, saved + 2, 2).await,
+        want[2..]
+    );
+    // A row changed twice is in the delta once, at its last change.
+    store
+        .upsert_records(sales.id, &[contact(4, t(9))])
+        .await
+        .unwrap();
+    let again = changed_since(&store, sales.id, saved, 2).await;
+    assert_eq!(again.len(), 3);
+    assert_eq!(again[2].0, records[4].sf_id);
+    // From the start, every row of the instance, deleted ones included.
+    assert_eq!(changed_since(&store, sales.id, 0, 4).await.len(), 7);
+}
+
+#[tokio::test]
+async fn only_a_removal_for_good_moves_the_last_hard_delete_generation() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let other = common::instance(&store, "Other").await;
+    assert_eq!(
+        store.last_hard_delete_generation(sales.id).await.unwrap(),
+        0
+    );
+    let records: Vec<Record> = (0..4).map(|n| contact(n, t(3))).collect();
+    store.upsert_records(sales.id, &records).await.unwrap();
+    store.upsert_records(other.id, &records).await.unwrap();
+    store
+        .mark_records_deleted(sales.id, "Contact", &[records[0].sf_id.clone()])
+        .await
+        .unwrap();
+    // Marked deleted is a change the delta carries, not a removal.
+    assert_eq!(
+        store.last_hard_delete_generation(sales.id).await.unwrap(),
+        0
+    );
+    store
+        .purge_deleted_records(sales.id, Utc::now() + Duration::seconds(1))
+        .await
+        .unwrap();
+    let purged = store.records_generation(sales.id).await.unwrap();
+    assert_eq!(purged, 6);
+    assert_eq!(
+        store.last_hard_delete_generation(sales.id).await.unwrap(),
+        purged
+    );
+    assert_eq!(
+        store.last_hard_delete_generation(other.id).await.unwrap(),
+        0
+    );
+    // Later changes leave it where it is.
+    store
+        .upsert_records(sales.id, &[contact(8, t(4))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_hard_delete_generation(sales.id).await.unwrap(),
+        purged
+    );
+}
+
+#[tokio::test]
+async fn a_cache_written_before_the_per_row_generations_refuses_every_older_snapshot() {
+    use sqlx::Connection;
+    // A data directory as the previous version left it: schema up to 0004, records changed.
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut copied = 0;
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, migrations.path().join(&name)).unwrap();
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, 4);
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(ctibridge_store::DB_FILE))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO instances (name, updated_at, created_at) VALUES ('Sales', 0, 0)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for n in 0..3 {
+        sqlx::query(
+            "INSERT INTO records (instance_id, object_type, sf_id, updated_at) \
+             VALUES (1, 'Contact', ?1, 0)",
+        )
+        .bind(format!("003{n:015}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE records SET name = 'x' WHERE sf_id = '003000000000000000'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = ctibridge_store::SqliteStore::open(dir.path())
+        .await
+        .unwrap();
+    let sales = ctibridge_store::InstanceId(1);
+    let now = store.records_generation(sales).await.unwrap();
+    assert_eq!(now, 4);
+    // A snapshot taken now needs nothing; one taken before cannot be brought up to date.
+    assert_eq!(store.last_hard_delete_generation(sales).await.unwrap(), now);
+    assert_eq!(store.count_changed_since(sales, 0).await.unwrap(), 0);
+    // Changes after the upgrade are dated.
+    store
+        .upsert_records(sales, &[contact(0, t(3))])
+        .await
+        .unwrap();
+    assert_eq!(changed_since(&store, sales, now, 10).await.len(), 1);
+}
