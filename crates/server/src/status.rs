@@ -78,8 +78,10 @@ pub struct SyncStatus {
 /// How a start filled the index (see [`SyncStatus::index_loaded`]).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct IndexLoad {
-    /// `snapshot` (the index snapshot of the data directory, taken of unchanged records) or
-    /// `record cache` (every cached row read).
+    /// `snapshot` (the index snapshot of the data directory, taken of unchanged records),
+    /// `snapshot + N changed records` (the snapshot brought up to date with the cached rows
+    /// changed after it was taken, e.g. after a crash) or `record cache` (every cached row
+    /// read).
     pub from: String,
     /// Records indexed.
     pub records: usize,

@@ -1001,6 +1001,130 @@ async fn with_import_turned_off_the_admin_page_offers_to_remove_our_contacts_and
     running.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_restart_after_a_crash_applies_the_records_changed_since_the_snapshot_unless_some_were_purged()
+ {
+    let w = world(120, 40, 20, false).await;
+    let mut config = w.config.clone();
+    config.instances[0].sync_interval = Duration::from_secs(3600);
+    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
+    let state = running.state().clone();
+    eventually("the first sync", async || {
+        state.status().instances[0].sync.last_cycle_at.is_some()
+    })
+    .await;
+    running.shutdown().await;
+    w.sf()
+        .apply(ctibridge_emulator_salesforce::FaultUpdate {
+            fail_rate: Some(1.0),
+            fail_status: Some(503),
+            ..Default::default()
+        })
+        .unwrap();
+
+    // Records change after the snapshot was written and no snapshot follows, as when the
+    // process is killed between two snapshots: a Contact gets a new number, one is deleted in
+    // Salesforce, one is new.
+    let (store, id) = w.store().await;
+    let cached: Vec<_> = store.stream_records(id).try_collect().await.unwrap();
+    let e164 = |r: &ctibridge_store::Record| -> Vec<ctibridge_domain::E164> {
+        r.phones
+            .iter()
+            .filter_map(|p| ctibridge_domain::E164::parse(p.e164.as_deref()?).ok())
+            .collect()
+    };
+    let mut owners: HashMap<ctibridge_domain::E164, usize> = HashMap::new();
+    for c in &cached {
+        for n in e164(&c.record) {
+            *owners.entry(n).or_default() += 1;
+        }
+    }
+    // Contacts whose numbers no other record has: what the ring path finds for them is theirs.
+    let mut own = cached.iter().map(|c| &c.record).filter(|r| {
+        r.object_type == "Contact" && !e164(r).is_empty() && e164(r).iter().all(|n| owners[n] == 1)
+    });
+    let mut moved = own.next().unwrap().clone();
+    let gone = own.next().unwrap().clone();
+    let old_numbers = e164(&moved);
+    moved.phones = vec![ctibridge_store::PhoneValue {
+        field: "Phone".into(),
+        raw: "+49 30 5550111".into(),
+        e164: Some("+49305550111".into()),
+    }];
+    let added = ctibridge_store::Record {
+        object_type: "Lead".into(),
+        sf_id: "00Q000000000777".into(),
+        name: "Neu Interessent".into(),
+        fields: json!({"Name": "Neu Interessent", "Company": "Neu GmbH"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        phones: vec![ctibridge_store::PhoneValue {
+            field: "Phone".into(),
+            raw: "+49 30 5550777".into(),
+            e164: Some("+49305550777".into()),
+        }],
+        system_modstamp: None,
+    };
+    store
+        .upsert_records(id, &[moved.clone(), added])
+        .await
+        .unwrap();
+    store
+        .mark_records_deleted(id, "Contact", std::slice::from_ref(&gone.sf_id))
+        .await
+        .unwrap();
+
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "snapshot + 3 changed records");
+    let mut probes = cached_numbers(&w).await;
+    probes.extend(old_numbers.iter().cloned());
+    probes.extend(e164(&gone));
+    let after_crash = ring_view(running.state(), &probes);
+    running.shutdown().await;
+    let moved_to = after_crash["+49305550111"].join(" ");
+    assert!(moved_to.contains(&moved.sf_id), "{after_crash:?}");
+    for n in &old_numbers {
+        assert_eq!(after_crash[n.as_str()], Vec::<String>::new(), "{n}");
+    }
+    for n in e164(&gone) {
+        assert_eq!(after_crash[n.as_str()], Vec::<String>::new(), "{n}");
+    }
+    assert!(
+        after_crash["+49305550777"][0].contains("Neu Interessent"),
+        "{after_crash:?}"
+    );
+
+    // Exactly what a start from every cached row gives.
+    let snapshot = config
+        .server
+        .data_dir
+        .join("snapshots")
+        .join(format!("instance-{}.bin", id.0));
+    std::fs::remove_file(&snapshot).unwrap();
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "record cache");
+    assert_eq!(ring_view(running.state(), &probes), after_crash);
+    running.shutdown().await;
+
+    // The deleted Contact is purged after that start's snapshot: no delta can say so, and the
+    // next start reads the cache.
+    let purged = store
+        .purge_deleted_records(id, chrono::Utc::now() + chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert!(purged >= 1, "{purged}");
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "record cache");
+    assert_eq!(ring_view(running.state(), &probes), after_crash);
+    running.shutdown().await;
+    // Its snapshot is current again.
+    let (running, loaded) = start_and_load(&config).await;
+    assert_eq!(loaded.from, "snapshot");
+    assert_eq!(ring_view(running.state(), &probes), after_crash);
+    running.shutdown().await;
+}
+
 /// Every E.164 number of the record cache.
 async fn cached_numbers(w: &World) -> Vec<ctibridge_domain::E164> {
     let (store, id) = w.store().await;
@@ -1096,7 +1220,7 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
     running.shutdown().await;
 
     // A record changes in the cache (as `ctibridge sync` in another process does): the
-    // snapshot is of other records now, the start reads the cache.
+    // start brings the snapshot up to date with it.
     let added = ctibridge_store::Record {
         object_type: "Contact".into(),
         sf_id: "003000000000999".into(),
@@ -1114,7 +1238,7 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
     };
     store.upsert_records(id, &[added]).await.unwrap();
     let (running, loaded) = start_and_load(&config).await;
-    assert_eq!(loaded.from, "record cache");
+    assert_eq!(loaded.from, "snapshot + 1 changed records");
     assert_eq!(ring_view(running.state(), &numbers), before);
     let new = ctibridge_domain::E164::parse("+49305550999").unwrap();
     let found = ring_view(running.state(), std::slice::from_ref(&new));
@@ -1124,7 +1248,8 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
     );
     running.shutdown().await;
 
-    // That start saved a new snapshot; damaged, it is not used (and replaced).
+    // That start saved a new snapshot; damaged, it is not used (and replaced by the read
+    // of the record cache).
     let mut bytes = std::fs::read(&snapshot).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;

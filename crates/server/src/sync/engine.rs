@@ -48,6 +48,11 @@ const LOAD_QUEUE: usize = 4;
 /// cores of a small server.
 const LOAD_THREADS: usize = 2;
 
+/// A snapshot is brought up to date when at most this part of the records changed after it
+/// was taken (a changed row costs about what a row of the full read does, the snapshot about
+/// 40 % of the full read); beyond, the whole record cache is read.
+const DELTA_MAX_PART: usize = 4;
+
 /// Stored numbers compared with a fresh reading before a load trusts the stored E.164 forms.
 const RULES_SAMPLE: usize = 64;
 
@@ -305,6 +310,60 @@ impl Loaded {
     }
 }
 
+/// Puts batches of cached rows into index and cards (see [`Engine::load`]): the stream is
+/// read here while [`LOAD_THREADS`] blocking threads decode and build; rows marked deleted
+/// (a delta's) are removed. `expected` records are reserved for up front.
+async fn build_batches(
+    parts: &LiveParts,
+    batches: impl futures::Stream<Item = Result<StoredBatch, StoreError>>,
+    expected: usize,
+) -> Result<Loaded, SyncError> {
+    parts
+        .index
+        .write()
+        .reserve(expected, expected.saturating_add(expected / 2));
+    let (tx, rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let stored_current = Arc::new(std::sync::OnceLock::new());
+    let builders: Vec<_> = (0..LOAD_THREADS)
+        .map(|_| {
+            let (parts, rx, current) = (parts.clone(), rx.clone(), stored_current.clone());
+            tokio::task::spawn_blocking(move || build_from_store(&parts, &rx, &current))
+        })
+        .collect();
+    drop(rx);
+    let read = async {
+        let mut batches = std::pin::pin!(batches);
+        while let Some(batch) = batches.try_next().await? {
+            if tx.send(batch).await.is_err() {
+                // The builder stopped on an error, which it returns.
+                break;
+            }
+        }
+        drop(tx);
+        Ok::<(), StoreError>(())
+    };
+    let read = read.await;
+    let mut built = Loaded::default();
+    let mut failed = None;
+    for builder in builders {
+        match builder.await {
+            Ok(Ok(part)) => built.merge(part),
+            Ok(Err(e)) => failed = Some(e),
+            Err(e) => {
+                return Err(SyncError::Setup(format!(
+                    "building the index from the store failed: {e}"
+                )));
+            }
+        }
+    }
+    read?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(built)
+}
+
 /// One of the build threads of [`Engine::load`]: decodes the batches the store read hands
 /// over and builds index and cards from them (each batch's cards and numbers are worked out
 /// outside the locks, so the threads overlap): by the stored E.164 forms, unless a sample of
@@ -334,13 +393,25 @@ fn build_from_store(
             }
             current
         });
+        let mut rows = batch.rows()?;
+        if rows.iter().any(StoredRow::deleted) {
+            let gone: Vec<SalesforceId> = rows
+                .iter()
+                .filter(|r| r.deleted())
+                .filter_map(|r| SalesforceId::parse(r.sf_id()).ok())
+                .collect();
+            parts.remove(&gone);
+            rows.retain(|r| !r.deleted());
+        }
         if current {
-            let rows = batch.rows()?;
             parts.load_rows(&rows)?;
             note_numbers(&mut loaded.samples, &mut loaded.unreadable, &rows);
             loaded.records += rows.len();
         } else {
-            let records = batch.decode()?;
+            let records = rows
+                .iter()
+                .map(StoredRow::to_record)
+                .collect::<Result<Vec<_>, _>>()?;
             parts.upsert(&records);
             note_numbers(&mut loaded.samples, &mut loaded.unreadable, &records);
             loaded.records += records.len();
@@ -885,14 +956,28 @@ impl Engine {
     /// Fills the index from the store, so that calls are matched before Salesforce answers,
     /// and publishes it when the store held records. Returns how many it loaded.
     ///
-    /// SQLite's worker thread reads batches of rows (as JSON arrays) while a blocking thread
-    /// decodes them and builds index and cards (from the E.164 forms stored with the
-    /// numbers): a core each.
+    /// From the instance's snapshot when there is a usable one, brought up to date with the
+    /// rows changed since it was taken (see [`Engine::load_snapshot`]); else from every row
+    /// of the record cache: SQLite's worker thread reads batches of rows (as JSON arrays)
+    /// while blocking threads decode them and build index and cards (from the E.164 forms
+    /// stored with the numbers).
     pub async fn load(&mut self) -> Result<usize, SyncError> {
         if self.live.is_none() {
             return Ok(0);
         }
-        if let Some(loaded) = self.load_snapshot().await {
+        // Read before the records are, so that a snapshot written after this load claims no
+        // change it may have missed (one it did not miss is applied again next time, which
+        // changes nothing).
+        let stamp = match self.snapshot_stamp().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; not using the index snapshot");
+                None
+            }
+        };
+        if let Some(stamp) = &stamp
+            && let Some(loaded) = self.load_snapshot(stamp).await
+        {
             return Ok(loaded);
         }
         let started = std::time::Instant::now();
@@ -903,9 +988,11 @@ impl Engine {
                 records: loaded,
                 millis: started.elapsed().as_millis() as u64,
             });
-            // The next start takes index and cards from the snapshot, unless records change
-            // before it (then the cycles write a new one, see `maybe_snapshot`).
-            self.save_snapshot().await;
+            // The next start takes index and cards from the snapshot, and only the rows that
+            // changed after it from the cache (see `maybe_snapshot` for when it is renewed).
+            if let Some(stamp) = stamp {
+                self.save_snapshot(stamp).await;
+            }
         }
         Ok(loaded)
     }
@@ -929,26 +1016,76 @@ impl Engine {
         snapshot::path_for(self.store.data_dir(), self.instance.0)
     }
 
-    /// Fills index and cards from the instance's snapshot when it was taken of the records
-    /// the cache holds now; `None` (and nothing filled) otherwise.
-    async fn load_snapshot(&mut self) -> Option<usize> {
-        let stamp = match self.snapshot_stamp().await {
-            Ok(s) => s,
+    /// Whether a snapshot taken at `found` is worth bringing up to `current` (the records
+    /// are at `current`): it can be (see [`snapshot::Stamp::catches_up_to`]) and not too many
+    /// rows changed since. Returns the rows to apply.
+    async fn snapshot_delta(
+        &self,
+        found: &snapshot::Stamp,
+        current: &snapshot::Stamp,
+    ) -> Result<Option<u64>, StoreError> {
+        let hard_deleted = self
+            .store
+            .last_hard_delete_generation(self.instance)
+            .await?;
+        if !found.catches_up_to(current, hard_deleted) {
+            if found.generation < hard_deleted {
+                info!(instance = %self.name, "cached records were purged after the index snapshot was taken; reading the record cache");
+            }
+            return Ok(None);
+        }
+        if found.generation == current.generation {
+            return Ok(Some(0));
+        }
+        let changed = self
+            .store
+            .count_changed_since(self.instance, found.generation)
+            .await?;
+        let records: usize = self.records.values().sum();
+        if changed > (records / DELTA_MAX_PART) as u64 {
+            info!(instance = %self.name, changed, records, "many cached records changed after the index snapshot was taken; reading the record cache");
+            return Ok(None);
+        }
+        Ok(Some(changed))
+    }
+
+    /// Fills index and cards from the instance's snapshot and the rows of the record cache
+    /// that changed after it was taken, when it is of these records, rules and layout and
+    /// not older than the last purge (see [`Engine::snapshot_delta`]); `None` (and nothing
+    /// filled) otherwise. After a delta the snapshot is written again.
+    async fn load_snapshot(&mut self, stamp: &snapshot::Stamp) -> Option<usize> {
+        let path = self.snapshot_path();
+        let found = match snapshot::peek(&path) {
+            Ok(None) => return None,
+            // An unreadable header: the read below says what is damaged and removes it.
+            Ok(Some(None)) => stamp.clone(),
+            Ok(Some(Some(found))) => found,
             Err(e) => {
-                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; not using the index snapshot");
+                warn!(instance = %self.name, error = %e, "the index snapshot cannot be used; reading the record cache");
                 return None;
             }
         };
-        let generation = stamp.generation;
-        let path = self.snapshot_path();
+        let changed = match self.snapshot_delta(&found, stamp).await {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return None,
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "cannot compare the index snapshot with the record cache; reading the record cache");
+                return None;
+            }
+        };
+        let started = std::time::Instant::now();
+        let (store, instance, normaliser) = (&self.store, self.instance, &self.normaliser);
         let live = self.live.as_mut()?;
         let parts = live.parts.clone();
-        let started = std::time::Instant::now();
         let read = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || snapshot::read(&path, &stamp, &parts)
+            let (path, found) = (path.clone(), found.clone());
+            move || snapshot::read(&path, &found, &parts)
         })
         .await;
+        let forget = |live: &mut Live| {
+            *live.parts.index.write() = PhoneIndex::new(normaliser.clone());
+            live.parts.cards.write().clear();
+        };
         let (records, notes) = match read {
             Ok(Ok(Some(loaded))) => loaded,
             Ok(Ok(None)) => return None,
@@ -959,13 +1096,12 @@ impl Engine {
                     Ok(Ok(_)) => String::new(),
                 };
                 warn!(instance = %self.name, error, "the index snapshot cannot be used; reading the record cache");
-                *live.parts.index.write() = PhoneIndex::new(self.normaliser.clone());
-                live.parts.cards.write().clear();
+                forget(live);
                 snapshot::remove(&path);
                 return None;
             }
         };
-        live.samples = notes
+        let mut samples: BTreeMap<String, Vec<E164>> = notes
             .samples
             .into_iter()
             .map(|(object, numbers)| {
@@ -973,11 +1109,48 @@ impl Engine {
                 (object, numbers)
             })
             .collect();
+        let mut applied = None;
+        if found.generation < stamp.generation {
+            let delta = store.stream_changed_since(instance, found.generation, LOAD_BATCH);
+            match build_batches(&live.parts, delta, 0).await {
+                Ok(built) => {
+                    // Samples of records that changed their numbers or are gone would ring
+                    // nothing in the demo; the changed records' numbers fill the room. The
+                    // counts of unreadable values stay the snapshot's, as the sync's own
+                    // incremental changes leave them (the old values are not known).
+                    for numbers in samples.values_mut() {
+                        numbers.retain(|e| !live.parts.index.lookup(e).is_empty());
+                    }
+                    let mut noted = Loaded {
+                        records: 0,
+                        samples,
+                        unreadable: BTreeMap::new(),
+                    };
+                    noted.merge(built);
+                    samples = noted.samples;
+                    applied = Some(changed);
+                }
+                Err(e) => {
+                    warn!(instance = %self.name, error = %e, "cannot apply the records changed after the index snapshot; reading the record cache");
+                    forget(live);
+                    return None;
+                }
+            }
+        }
+        live.samples = samples;
         live.unreadable = notes.unreadable;
         live.publish();
-        self.snapshot_mark = Some((generation, tokio::time::Instant::now()));
+        let records = if applied.is_some() {
+            live.parts.index.len()
+        } else {
+            records
+        };
+        let from = match applied {
+            Some(changed) => format!("snapshot + {changed} changed records"),
+            None => "snapshot".to_owned(),
+        };
         self.status.index_loaded = Some(IndexLoad {
-            from: "snapshot".to_owned(),
+            from: from.clone(),
             records,
             millis: started.elapsed().as_millis() as u64,
         });
@@ -985,21 +1158,20 @@ impl Engine {
             instance = %self.name,
             records,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "index loaded from its snapshot"
+            "index loaded from {from}"
         );
+        if applied.is_some() {
+            // Else a crash before the next snapshot would apply these rows again, and more.
+            self.save_snapshot(stamp.clone()).await;
+        } else {
+            self.snapshot_mark = Some((found.generation, tokio::time::Instant::now()));
+        }
         Some(records)
     }
 
-    /// Writes the snapshot of index and cards (see [`snapshot`]); a failure is logged, the
-    /// next start then reads the record cache.
-    async fn save_snapshot(&mut self) {
-        let stamp = match self.snapshot_stamp().await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; no index snapshot");
-                return;
-            }
-        };
+    /// Writes the snapshot of index and cards (see [`snapshot`]) as of `stamp`; a failure is
+    /// logged, the next start then reads the record cache.
+    async fn save_snapshot(&mut self, stamp: snapshot::Stamp) {
         let Some(live) = self.live.as_ref() else {
             return;
         };
@@ -1049,13 +1221,17 @@ impl Engine {
         if self.live.as_ref().is_none_or(|l| !l.published) {
             return;
         }
-        let Ok(generation) = self.store.records_generation(self.instance).await else {
-            return;
+        let stamp = match self.snapshot_stamp().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(instance = %self.name, error = %e, "cannot read the record cache's generation; no index snapshot");
+                return;
+            }
         };
         match self.snapshot_mark {
-            Some((g, _)) if g == generation => {}
+            Some((g, _)) if g == stamp.generation => {}
             Some((_, at)) if at.elapsed() < min_interval => {}
-            _ => self.save_snapshot().await,
+            _ => self.save_snapshot(stamp).await,
         }
     }
 
@@ -1066,50 +1242,12 @@ impl Engine {
             return Ok(0);
         };
         let expected: usize = self.records.values().sum();
-        live.parts
-            .index
-            .write()
-            .reserve(expected, expected.saturating_add(expected / 2));
-        let (tx, rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let stored_current = Arc::new(std::sync::OnceLock::new());
-        let builders: Vec<_> = (0..LOAD_THREADS)
-            .map(|_| {
-                let (parts, rx, current) = (live.parts.clone(), rx.clone(), stored_current.clone());
-                tokio::task::spawn_blocking(move || build_from_store(&parts, &rx, &current))
-            })
-            .collect();
-        drop(rx);
-        let read = async {
-            let batches = store.stream_stored(instance, LOAD_BATCH);
-            let mut batches = std::pin::pin!(batches);
-            while let Some(batch) = batches.try_next().await? {
-                if tx.send(batch).await.is_err() {
-                    // The builder stopped on an error, which it returns.
-                    break;
-                }
-            }
-            drop(tx);
-            Ok::<(), StoreError>(())
-        };
-        let read = read.await;
-        let mut built = Loaded::default();
-        let mut failed = None;
-        for builder in builders {
-            match builder.await {
-                Ok(Ok(part)) => built.merge(part),
-                Ok(Err(e)) => failed = Some(e),
-                Err(e) => {
-                    return Err(SyncError::Setup(format!(
-                        "building the index from the store failed: {e}"
-                    )));
-                }
-            }
-        }
-        read?;
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
+        let built = build_batches(
+            &live.parts,
+            store.stream_stored(instance, LOAD_BATCH),
+            expected,
+        )
+        .await?;
         let loaded = built.records;
         let mut noted = Loaded {
             records: 0,

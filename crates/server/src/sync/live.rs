@@ -445,6 +445,49 @@ mod tests {
     }
 
     #[test]
+    fn a_row_loaded_again_replaces_the_records_numbers_and_card() {
+        let mut records = records();
+        let parts = parts("DE");
+        let batch = |records: &[Record]| ctibridge_store::StoredBatch {
+            json: serde_json::to_string(
+                &records
+                    .iter()
+                    .map(|r| json!([r.object_type, r.sf_id, r.name, r.fields, r.phones, null]))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        };
+        parts.load_rows(&batch(&records).rows().unwrap()).unwrap();
+        let contact = SalesforceId::parse("003000000000001").unwrap();
+        let before = parts.cards.get(&contact);
+        // As a changed row of a start's delta: another number, another e-mail.
+        records[0].phones = vec![PhoneValue {
+            field: "Phone".into(),
+            raw: "+49 40 5550111".into(),
+            e164: Some("+49405550111".into()),
+        }];
+        records[0].fields = json!({"Email": "neu@example.com"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        parts
+            .load_rows(&batch(&records[..1]).rows().unwrap())
+            .unwrap();
+        assert_eq!(parts.index.len(), 3);
+        for old in ["+49301234567", "+43158800"] {
+            assert!(
+                parts.index.lookup(&E164::parse(old).unwrap()).is_empty(),
+                "{old}"
+            );
+        }
+        let found = parts.index.lookup(&E164::parse("+49405550111").unwrap());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].record.id, contact);
+        assert_ne!(parts.cards.get(&contact), before);
+        assert_eq!(parts.cards.len(), 3);
+    }
+
+    #[test]
     fn numbers_stored_under_other_dialing_rules_are_not_trusted() {
         // National numbers stored as German read as Austrian once the rules say AT.
         assert!(!parts("AT").stored_numbers_current(&records(), 64));

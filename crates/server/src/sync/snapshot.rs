@@ -48,6 +48,21 @@ pub(crate) struct Stamp {
     pub layout: String,
 }
 
+impl Stamp {
+    /// Whether a snapshot taken at `self` can be brought up to `current` by the rows changed
+    /// since it was taken: same instance, rules and layout, taken no later than the records
+    /// are now (a cache restored from an older backup is not), and not before rows were last
+    /// removed for good (`hard_deleted`, see `RecordStore::last_hard_delete_generation`): those
+    /// rows are in no delta.
+    pub fn catches_up_to(&self, current: &Stamp, hard_deleted: u64) -> bool {
+        self.instance == current.instance
+            && self.rules == current.rules
+            && self.layout == current.layout
+            && self.generation <= current.generation
+            && self.generation >= hard_deleted
+    }
+}
+
 /// What the engine notes besides index and cards (shown on the status page).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Notes {
@@ -205,7 +220,8 @@ fn write_all<W: Write>(
     Ok(records)
 }
 
-/// Fills `parts` (empty) from the snapshot at `path` if it was taken at `stamp`; `Ok(None)`
+/// Fills `parts` (empty) from the snapshot at `path` if it was taken at exactly `stamp` (the
+/// caller found it with [`peek`] and decided that it can be brought up to date); `Ok(None)`
 /// when there is none or it is of other records, rules or layout (the caller reads the
 /// record cache). Index and cards are built on two threads.
 pub(crate) fn read(
@@ -283,6 +299,20 @@ pub(crate) fn read(
     let cards = cards.ok_or_else(|| damaged("cards section"))?;
     parts.cards.write().extend(cards);
     Ok(Some((records, header.notes)))
+}
+
+/// The stamp of the snapshot at `path`, from its header alone (a million records' file is
+/// over 100 MB, and one that cannot be used is not read whole); `Ok(None)` when there is no
+/// file, `Some(None)` when its header cannot be read ([`read`] then says what is damaged).
+pub(crate) fn peek(path: &Path) -> Result<Option<Option<Stamp>>, SnapshotError> {
+    match read_stamp(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SnapshotError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+        Ok(found) => Ok(Some(found)),
+    }
 }
 
 /// The stamp in the header of the file at `path`; `None` when the header cannot be read as
@@ -573,6 +603,61 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn only_an_older_snapshot_of_the_same_rules_and_layout_since_the_last_hard_delete_catches_up() {
+        let now = stamp();
+        let taken = Stamp {
+            generation: 30,
+            ..stamp()
+        };
+        assert!(taken.catches_up_to(&now, 0));
+        assert!(taken.catches_up_to(&now, 30));
+        assert!(now.catches_up_to(&now, 42));
+        // Rows removed for good after it was taken are in no delta.
+        assert!(!taken.catches_up_to(&now, 31));
+        // Newer than the records: a cache restored from an older backup.
+        assert!(
+            !Stamp {
+                generation: 43,
+                ..stamp()
+            }
+            .catches_up_to(&now, 0)
+        );
+        for other in [
+            Stamp {
+                instance: 8,
+                ..taken.clone()
+            },
+            Stamp {
+                rules: "other".into(),
+                ..taken.clone()
+            },
+            Stamp {
+                layout: "{}".into(),
+                ..taken.clone()
+            },
+        ] {
+            assert!(!other.catches_up_to(&now, 0), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_stamp_is_read_from_the_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        assert!(peek(&path).unwrap().is_none());
+        write(&path, &stamp(), &notes(), &filled()).unwrap();
+        assert_eq!(peek(&path).unwrap(), Some(Some(stamp())));
+        // Damaged after the header: the header still reads; the full read finds the damage.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 30;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(peek(&path).unwrap(), Some(Some(stamp())));
+        std::fs::write(&path, b"not a snapshot").unwrap();
+        assert_eq!(peek(&path).unwrap(), Some(None));
     }
 
     #[test]
