@@ -311,6 +311,7 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
         if a.cache {
             let dir = tempfile::tempdir()?;
             let filled = memory::fill_store(dir.path(), DEMO_INSTANCE, &records).await?;
+            let crash = memory::crash_changes(&records, CRASH_CHANGES.min(n / 10))?;
             drop(records);
             let (from_cache, building) = memory::start_from_store(dir.path()).await?;
             println!(
@@ -332,7 +333,7 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
             for _ in 0..a.starts.max(2) {
                 let snapshot = dir.path().join("snapshots");
                 let had = std::fs::read_dir(&snapshot).is_ok_and(|mut d| d.next().is_some());
-                let t = cached_start(rt, dir.path(), built.numbers, had).await?;
+                let (t, _) = cached_start(rt, dir.path(), built.numbers, had).await?;
                 if had {
                     from_snapshot.push(t);
                 } else {
@@ -357,6 +358,22 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
                 spread(&mut from_cache)
             );
             println!("  from the index snapshot: {}", spread(&mut from_snapshot));
+            // A crash between two snapshots: records changed in the cache after the last one.
+            memory::apply_crash(dir.path(), &crash).await?;
+            let (changed, deleted) = (crash.changed.len(), crash.deleted.len());
+            // Published once, after the delta: any bound below the final count times it.
+            let (after_crash, loaded) =
+                cached_start(rt, dir.path(), built.numbers * 98 / 100, true).await?;
+            println!(
+                "  from the index snapshot after a crash ({changed} records changed and {deleted} marked deleted in the cache since it was taken): {:.2} s to ready; the start says: {}",
+                after_crash.as_secs_f64(),
+                loaded.as_ref().map_or("nothing".to_owned(), |l| format!(
+                    "{} records from the {} in {:.2} s",
+                    l.records,
+                    l.from,
+                    l.millis as f64 / 1000.0
+                )),
+            );
             let snapshot_bytes: u64 = std::fs::read_dir(dir.path().join("snapshots"))
                 .into_iter()
                 .flatten()
@@ -416,14 +433,19 @@ async fn sync_main(rt: &Runtimes, a: SyncArgs) -> anyhow::Result<()> {
 /// The instance name of `Config::demo`, which the world's connector runs.
 const DEMO_INSTANCE: &str = "Salesforce Demo";
 
+/// Cached records changed after the last snapshot for the start after a crash (at most a
+/// tenth of the records).
+const CRASH_CHANGES: usize = 10_000;
+
 /// The connector started on a data directory that holds a record cache: time from its start
-/// until its index is published (loaded from the store, before Salesforce answers).
+/// until its index is published (loaded from the store, before Salesforce answers), and how
+/// the connector says it loaded it.
 async fn cached_start(
     rt: &Runtimes,
     dir: &std::path::Path,
     min_numbers: usize,
     snapshot: bool,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, Option<ctibridge_server::status::IndexLoad>)> {
     let opts = WorldOptions {
         users: 1,
         contacts: 200,
@@ -441,8 +463,19 @@ async fn cached_start(
     let rss_before = sys::snapshot().rss;
     let world = World::start(rt, &opts).await?;
     let ready = world.index_ready_after.unwrap_or_default();
+    let numbers = world
+        .state()
+        .lookup(&world.instance)
+        .map_or(0, |l| l.index.number_count());
+    let loaded = world
+        .state()
+        .status()
+        .instances
+        .iter()
+        .find(|i| i.name == world.instance)
+        .and_then(|i| i.sync.index_loaded.clone());
     println!(
-        "  connector start on that cache ({}): index of all {min_numbers} numbers published {:.2} s after start; process RSS +{:.0} MB",
+        "  connector start on that cache ({}): index of {numbers} numbers published {:.2} s after start; process RSS +{:.0} MB",
         if snapshot {
             "index snapshot present"
         } else {
@@ -452,7 +485,7 @@ async fn cached_start(
         mb(sys::snapshot().rss.saturating_sub(rss_before))
     );
     world.shutdown(rt).await;
-    Ok(ready)
+    Ok((ready, loaded))
 }
 
 /// The connector's real start: emulated org with `n` records, full read over REST until the

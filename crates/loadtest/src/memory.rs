@@ -208,31 +208,90 @@ pub async fn fill_store(
         .id;
     let n = normaliser()?;
     for chunk in records.chunks(STORE_BATCH) {
-        let batch: Vec<Record> = chunk
-            .iter()
-            .map(|g| Record {
-                object_type: g.record.object.as_str().to_owned(),
-                sf_id: g.record.id.to_string(),
-                name: g.record.name.clone(),
-                fields: g.row.clone(),
-                phones: g
-                    .phones
-                    .iter()
-                    .map(|(field, raw)| PhoneValue {
-                        field: (*field).to_owned(),
-                        raw: raw.clone(),
-                        e164: n
-                            .classify(raw, NumberContext::Stored)
-                            .e164()
-                            .map(|e| e.as_str().to_owned()),
-                    })
-                    .collect(),
-                system_modstamp: Some(chrono::Utc::now()),
-            })
-            .collect();
+        let batch: Vec<Record> = chunk.iter().map(|g| stored(g, n.as_ref())).collect();
         store.upsert_records(instance, &batch).await?;
     }
     Ok(started.elapsed())
+}
+
+/// A generated record as the sync stores it.
+fn stored(g: &Generated, n: &dyn Normaliser) -> Record {
+    Record {
+        object_type: g.record.object.as_str().to_owned(),
+        sf_id: g.record.id.to_string(),
+        name: g.record.name.clone(),
+        fields: g.row.clone(),
+        phones: g
+            .phones
+            .iter()
+            .map(|(field, raw)| PhoneValue {
+                field: (*field).to_owned(),
+                raw: raw.clone(),
+                e164: n
+                    .classify(raw, NumberContext::Stored)
+                    .e164()
+                    .map(|e| e.as_str().to_owned()),
+            })
+            .collect(),
+        system_modstamp: Some(chrono::Utc::now()),
+    }
+}
+
+/// What a crash between two snapshots leaves: records changed in the store after the last
+/// snapshot, with no snapshot written since.
+pub struct CrashChanges {
+    /// Records renamed and given a new first number.
+    pub changed: Vec<Record>,
+    /// Records marked deleted, as (object, id).
+    pub deleted: Vec<(String, String)>,
+}
+
+/// `n` records spread over `records`: nine in ten changed, one in ten deleted.
+pub fn crash_changes(records: &[Generated], n: usize) -> anyhow::Result<CrashChanges> {
+    let normaliser = normaliser()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let step = (records.len() / n.max(1)).max(1);
+    let mut changes = CrashChanges {
+        changed: Vec::new(),
+        deleted: Vec::new(),
+    };
+    for (k, g) in records.iter().step_by(step).take(n).enumerate() {
+        if k % 10 == 9 {
+            let key = (g.record.object.as_str().to_owned(), g.record.id.to_string());
+            changes.deleted.push(key);
+            continue;
+        }
+        let mut r = stored(g, normaliser.as_ref());
+        r.name = format!("{} (changed)", r.name);
+        let raw = typed(&mut rng, false);
+        if let Some(first) = r.phones.first_mut() {
+            first.e164 = normaliser
+                .classify(&raw, NumberContext::Stored)
+                .e164()
+                .map(|e| e.as_str().to_owned());
+            first.raw = raw;
+        }
+        changes.changed.push(r);
+    }
+    Ok(changes)
+}
+
+/// Writes `changes` into the record cache in `dir` as the sync would have before a crash.
+pub async fn apply_crash(dir: &std::path::Path, changes: &CrashChanges) -> anyhow::Result<()> {
+    let (store, instance) = open_first_instance(dir).await?;
+    for chunk in changes.changed.chunks(STORE_BATCH) {
+        store.upsert_records(instance, chunk).await?;
+    }
+    for object in ["Contact", "Lead", "Account"] {
+        let ids: Vec<String> = changes
+            .deleted
+            .iter()
+            .filter(|(o, _)| o == object)
+            .map(|(_, id)| id.clone())
+            .collect();
+        store.mark_records_deleted(instance, object, &ids).await?;
+    }
+    Ok(())
 }
 
 /// A start from the record cache: open the store, stream every record into a new index and
@@ -321,6 +380,24 @@ mod tests {
         // Every generated number is valid, so every record is indexed.
         assert!(built.numbers > 600, "{}", built.numbers);
         assert_eq!(index.len(), 500);
+    }
+
+    #[tokio::test]
+    async fn a_crash_leaves_the_changed_records_after_the_last_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = generate(1_000, 3);
+        fill_store(dir.path(), "Load", &records).await.unwrap();
+        let (store, instance) = open_first_instance(dir.path()).await.unwrap();
+        let before = store.records_generation(instance).await.unwrap();
+        let changes = crash_changes(&records, 100).unwrap();
+        assert_eq!((changes.changed.len(), changes.deleted.len()), (90, 10));
+        apply_crash(dir.path(), &changes).await.unwrap();
+        assert_eq!(
+            store.count_changed_since(instance, before).await.unwrap(),
+            100
+        );
+        let counts = store.count_records(instance).await.unwrap();
+        assert_eq!(counts.iter().map(|c| c.deleted).sum::<u64>(), 10);
     }
 
     #[tokio::test]

@@ -2,11 +2,12 @@
 //! so that a start with a million cached records is ready in about a second instead of
 //! reading and decoding every row of the record cache (see docs/PERFORMANCE.md).
 //!
-//! The snapshot is only a faster way to the same state: it is used when the record cache is
-//! still at the generation it was taken at (a counter the store's triggers move on with every
-//! change of the instance's records), the numbers would be read under the same dialing rules
-//! and the cards follow the same layout; anything else, a damaged or truncated file included,
-//! and the start reads the record cache as before. The engine takes it between its cycles
+//! The snapshot is only a faster way to the same state: it is used when the numbers would be
+//! read under the same dialing rules and the cards follow the same layout, and the record
+//! cache is at the generation it was taken at (a counter the store's triggers move on with
+//! every change of the instance's records) or later, but not past a removal of rows for good:
+//! then the engine applies the rows changed since (see [`Stamp::catches_up_to`]). Anything
+//! else, a damaged or truncated file included, and the start reads the record cache as before. The engine takes it between its cycles
 //! (after a start read the cache, then at most every [`SNAPSHOT_EVERY`] while records change),
 //! when index and cards are the stored records (plus records the panel just created).
 //!
