@@ -311,7 +311,10 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
         if a.cache {
             let dir = tempfile::tempdir()?;
             let filled = memory::fill_store(dir.path(), DEMO_INSTANCE, &records).await?;
-            let crash = memory::crash_changes(&records, CRASH_CHANGES.min(n / 10))?;
+            let crashes = CRASH_CHANGES
+                .iter()
+                .map(|&c| memory::crash_changes(&records, c.min(n / 10)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             drop(records);
             let (from_cache, building) = memory::start_from_store(dir.path()).await?;
             println!(
@@ -358,22 +361,19 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
                 spread(&mut from_cache)
             );
             println!("  from the index snapshot: {}", spread(&mut from_snapshot));
-            // A crash between two snapshots: records changed in the cache after the last one.
-            memory::apply_crash(dir.path(), &crash).await?;
-            let (changed, deleted) = (crash.changed.len(), crash.deleted.len());
-            // Published once, after the delta: any bound below the final count times it.
-            let (after_crash, loaded) =
-                cached_start(rt, dir.path(), built.numbers * 98 / 100, true).await?;
-            println!(
-                "  from the index snapshot after a crash ({changed} records changed and {deleted} marked deleted in the cache since it was taken): {:.2} s to ready; the start says: {}",
-                after_crash.as_secs_f64(),
-                loaded.as_ref().map_or("nothing".to_owned(), |l| format!(
-                    "{} records from the {} in {:.2} s",
-                    l.records,
-                    l.from,
-                    l.millis as f64 / 1000.0
-                )),
-            );
+            // A crash between two snapshots: records changed in the cache after the last one
+            // (each start after a crash writes a new snapshot, the next crash follows it).
+            for crash in &crashes {
+                memory::apply_crash(dir.path(), crash).await?;
+                let (changed, deleted) = (crash.changed.len(), crash.deleted.len());
+                // Published once, after the delta: any bound below the final count times it.
+                let (after_crash, _) =
+                    cached_start(rt, dir.path(), built.numbers * 95 / 100, true).await?;
+                println!(
+                    "  from the index snapshot after a crash ({changed} records changed and {deleted} marked deleted in the cache since it was taken): {:.2} s to ready",
+                    after_crash.as_secs_f64(),
+                );
+            }
             let snapshot_bytes: u64 = std::fs::read_dir(dir.path().join("snapshots"))
                 .into_iter()
                 .flatten()
@@ -433,9 +433,9 @@ async fn sync_main(rt: &Runtimes, a: SyncArgs) -> anyhow::Result<()> {
 /// The instance name of `Config::demo`, which the world's connector runs.
 const DEMO_INSTANCE: &str = "Salesforce Demo";
 
-/// Cached records changed after the last snapshot for the start after a crash (at most a
+/// Cached records changed after the last snapshot for each start after a crash (at most a
 /// tenth of the records).
-const CRASH_CHANGES: usize = 10_000;
+const CRASH_CHANGES: [usize; 2] = [10_000, 100_000];
 
 /// The connector started on a data directory that holds a record cache: time from its start
 /// until its index is published (loaded from the store, before Salesforce answers), and how
@@ -475,14 +475,22 @@ async fn cached_start(
         .find(|i| i.name == world.instance)
         .and_then(|i| i.sync.index_loaded.clone());
     println!(
-        "  connector start on that cache ({}): index of {numbers} numbers published {:.2} s after start; process RSS +{:.0} MB",
+        "  connector start on that cache ({}): index of {numbers} numbers published {:.2} s after start; process RSS +{:.0} MB; the connector: {}",
         if snapshot {
             "index snapshot present"
         } else {
             "no snapshot"
         },
         ready.as_secs_f64(),
-        mb(sys::snapshot().rss.saturating_sub(rss_before))
+        mb(sys::snapshot().rss.saturating_sub(rss_before)),
+        loaded
+            .as_ref()
+            .map_or("nothing loaded".to_owned(), |l| format!(
+                "{} records from the {} in {:.2} s",
+                l.records,
+                l.from,
+                l.millis as f64 / 1000.0
+            )),
     );
     world.shutdown(rt).await;
     Ok((ready, loaded))
