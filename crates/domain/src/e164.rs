@@ -97,6 +97,31 @@ impl E164 {
         })
     }
 
+    /// The number whose digits are `parts` joined (such as a country code and a national
+    /// number), if that is a canonical E.164 number; no error is built for the hot paths that
+    /// only try a candidate.
+    pub fn from_digit_parts(parts: &[&str]) -> Option<Self> {
+        let mut buf = [0u8; MAX_DIGITS + 1];
+        buf[0] = b'+';
+        let mut len = 1;
+        for part in parts {
+            let end = len + part.len();
+            if end > MAX_DIGITS + 1 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            buf[len..end].copy_from_slice(part.as_bytes());
+            len = end;
+        }
+        let digits = len - 1;
+        if digits < MIN_DIGITS || buf[1] == b'0' {
+            return None;
+        }
+        Some(Self {
+            buf,
+            len: len as u8,
+        })
+    }
+
     /// Rebuilds a number from the key given by [`E164::as_u64`].
     pub fn from_u64(key: u64) -> Result<Self, E164Error> {
         // A u64 has at most 20 decimal digits; `parse` rejects more than 15.
@@ -203,6 +228,31 @@ mod tests {
             assert_eq!(n.as_str(), s);
             assert_eq!(n.to_string(), s);
             assert_eq!(n.digits(), &s[1..]);
+        }
+    }
+
+    #[test]
+    fn digit_parts_give_the_number_parse_gives_or_none() {
+        let cases: &[&[&str]] = &[
+            &["49", "30123456"],
+            &["", "4930123456"],
+            &["1", "415", "5551212"],
+            &["49"],
+            &["4"],
+            &["0", "49301"],
+            &["49", "30 123"],
+            &["49", "+30"],
+            &["1234567890", "123456"],
+            &["123456789012345"],
+            &[],
+        ];
+        for parts in cases {
+            let joined = format!("+{}", parts.concat());
+            assert_eq!(
+                E164::from_digit_parts(parts),
+                E164::parse(&joined).ok(),
+                "{parts:?}"
+            );
         }
     }
 

@@ -161,8 +161,17 @@ fn raw_to_matches_memo(
 /// What the ring path does since session 3 (`calls::identify`): the first matching reading,
 /// found without validating a number that matches ([`Normaliser::pbx_first_match`]).
 fn raw_to_matches_first(index: &PhoneIndex, raw: &str) -> Vec<ctibridge_phone::Match> {
+    raw_to_matches_first_by(index.normaliser(), index, raw)
+}
+
+/// [`raw_to_matches_first`] with another normaliser than the index's.
+fn raw_to_matches_first_by(
+    n: &dyn Normaliser,
+    index: &PhoneIndex,
+    raw: &str,
+) -> Vec<ctibridge_phone::Match> {
     let mut found = Vec::new();
-    let hit = index.normaliser().pbx_first_match(raw, &mut |e| {
+    let hit = n.pbx_first_match(raw, &mut |e| {
         found = index.lookup(e);
         !found.is_empty()
     });
@@ -344,6 +353,35 @@ fn index(c: &mut Criterion) {
         b.iter(|| {
             for s in &f.raw_misses {
                 black_box(raw_to_matches_first(&f.index, black_box(s)));
+            }
+        })
+    });
+    // The same with every number parsed (no literal reading of plain numbers): the baseline
+    // of `..._first_*` in the same run.
+    let parsed_only =
+        LibPhoneNormaliser::new(DialingRules::default()).map(|n| n.without_literal_readings());
+    let parsed_only = parsed_only.expect("default dialing rules");
+    g.bench_function("raw_pbx_number_to_matches_first_hit_parsed", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_hits {
+                black_box(raw_to_matches_first_by(
+                    &parsed_only,
+                    &f.index,
+                    black_box(s),
+                ));
+            }
+        })
+    });
+    g.bench_function("raw_pbx_number_to_matches_first_miss_parsed", |b| {
+        let f = f();
+        b.iter(|| {
+            for s in &f.raw_misses {
+                black_box(raw_to_matches_first_by(
+                    &parsed_only,
+                    &f.index,
+                    black_box(s),
+                ));
             }
         })
     });

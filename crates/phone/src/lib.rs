@@ -75,6 +75,7 @@
 
 mod country;
 mod index;
+mod literal;
 mod memo;
 mod normaliser;
 mod rules;

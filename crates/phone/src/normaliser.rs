@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use ctibridge_domain::E164;
 use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, PhoneNumberUtil, Region};
 
+use crate::literal::Literal;
 use crate::rules::{DialingRules, DialingRulesError};
 
 /// libphonenumber refuses longer input too; checking first keeps junk cheap.
@@ -138,6 +139,12 @@ pub struct LibPhoneNormaliser {
     /// The default region's national (trunk) prefix, when a national number written without
     /// it should be tried as a North American number first; `None` for NANP regions.
     nanp_fallback_prefix: Option<String>,
+    /// The region's trunk prefix (`0` in Germany).
+    trunk: Option<String>,
+    /// The plain forms of a number the ring path reads without libphonenumber; found out on
+    /// the first ring (asking libphonenumber about a few hundred numbers), not by every
+    /// normaliser built.
+    literal: OnceLock<Literal>,
 }
 
 impl LibPhoneNormaliser {
@@ -146,17 +153,36 @@ impl LibPhoneNormaliser {
         rules.validate()?;
         let region = rules.region()?;
         let util = util().ok_or(DialingRulesError::Metadata)?;
+        let trunk = trunk_prefix(util, region);
         let nanp_fallback_prefix = if util.is_nanpa_country(region) {
             None
         } else {
-            trunk_prefix(util, region)
+            trunk.clone()
         };
         Ok(Self {
             rules,
             region,
             util,
             nanp_fallback_prefix,
+            trunk,
+            literal: OnceLock::new(),
         })
+    }
+
+    /// The normaliser without the literal reading of plain numbers on the ring path (see
+    /// [`Normaliser::pbx_first_match`]): the same answers, each number parsed. For benchmarks
+    /// that measure what the literal reading saves.
+    #[doc(hidden)]
+    pub fn without_literal_readings(self) -> Self {
+        Self {
+            literal: OnceLock::from(Literal::default()),
+            ..self
+        }
+    }
+
+    fn literal(&self) -> &Literal {
+        self.literal
+            .get_or_init(|| Literal::verified_cached(self.util, self.region, self.trunk.as_deref()))
     }
 
     /// The rules this normaliser applies.
@@ -232,7 +258,7 @@ impl std::fmt::Debug for LibPhoneNormaliser {
 ///
 /// rlibphonenumber does not expose it, so it is read off the region's example number: the
 /// digits its national format has in front of the national significant number.
-fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
+pub(crate) fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<String> {
     let example = util.get_example_number(region).ok()?;
     let national = util.normalize_digits_only(util.format(&example, PhoneNumberFormat::National));
     let nsn = example.get_national_significant_number();
@@ -304,10 +330,40 @@ impl Normaliser for LibPhoneNormaliser {
             return Err(vec![invalid()]);
         };
         let prefix = self.rules.outside_line_prefix.as_str();
+        // A plain number that, read literally, is a record's: libphonenumber would read it so
+        // (see `Literal`).
+        let literal = self.literal().e164(&prepared);
+        if let Some(e164) = literal
+            && matches(&e164)
+        {
+            return Ok(Number::External {
+                e164,
+                extension: None,
+            });
+        }
         // The first reading: as written when that is valid, else without the prefix.
         let written = self.parsed(&prepared);
-        if let Some(hit) = written.as_ref().and_then(|p| p.hit(matches)) {
+        if let Some(hit) = written
+            .as_ref()
+            .filter(|p| literal.is_none() || p.e164 != literal)
+            .and_then(|p| p.hit(matches))
+        {
             return Ok(hit);
+        }
+        // Without the prefix, a record's number read literally is the answer whether or not
+        // the written form is valid: it is the first reading when that is not valid and the
+        // second when it is (both ways take the same string off here, as they do for plain
+        // digits). Not when the written form has no E.164 form: then there is no second.
+        if let Some(stripped) = prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty())
+            && written.as_ref().is_none_or(|p| p.e164.is_some())
+            && let Some(e164) = self.literal().e164(stripped)
+            && s.strip_prefix(prefix).and_then(prepare).as_deref() == Some(stripped)
+            && matches(&e164)
+        {
+            return Ok(Number::External {
+                e164,
+                extension: None,
+            });
         }
         let (first, read_without_prefix) = match written {
             Some(p) if self.util.is_valid_number(&p.number) => (p.reading(invalid), None),

@@ -79,6 +79,40 @@ fn pbx_string(rng: &mut ChaCha8Rng) -> String {
     }
 }
 
+/// Every E.164 number `raw` could be by slicing: after `+`, after an international prefix,
+/// after a trunk prefix (any plan's country code), each also without a leading `0` or `9`
+/// (outside-line prefixes).
+fn literal_candidates(raw: &str) -> Vec<E164> {
+    let s = raw.trim();
+    let mut found = Vec::new();
+    for x in [
+        s,
+        s.strip_prefix('0').unwrap_or(s),
+        s.strip_prefix('9').unwrap_or(s),
+    ] {
+        let mut digit_runs = vec![];
+        if let Some(d) = x.strip_prefix('+') {
+            digit_runs.push(d.to_owned());
+        }
+        for idd in ["00", "011"] {
+            if let Some(d) = x.strip_prefix(idd) {
+                digit_runs.push(d.to_owned());
+            }
+        }
+        for (cc, trunk, _) in PLANS {
+            if let Some(d) = x.strip_prefix(trunk) {
+                digit_runs.push(format!("{cc}{d}"));
+            }
+        }
+        found.extend(
+            digit_runs
+                .iter()
+                .filter_map(|d| E164::parse(&format!("+{d}")).ok()),
+        );
+    }
+    found
+}
+
 fn normalisers() -> Vec<LibPhoneNormaliser> {
     [
         ("DE", "0", 4),
@@ -117,6 +151,15 @@ fn the_first_match_without_validation_is_the_first_matching_reading() {
                 .filter_map(|r| r.e164())
                 .filter(|_| rng.random_bool(0.5))
                 .collect();
+            // And numbers the string is, read literally (digits sliced, not parsed): the ring
+            // path takes those without libphonenumber, so they must be its readings too.
+            for e in literal_candidates(&raw) {
+                if n.classify(e.as_str(), NumberContext::Stored).e164() == Some(e)
+                    && rng.random_bool(0.5)
+                {
+                    indexed.insert(e);
+                }
+            }
             for _ in 0..2 {
                 let other = pbx_string(&mut rng);
                 if let Some(e) = n.classify(&other, NumberContext::Stored).e164() {
