@@ -52,6 +52,14 @@
 //! [`ReadingsMemo`] keeps the readings of recently seen PBX strings, so that the events of a
 //! call after its first one cost a hash lookup instead of libphonenumber's parse.
 //!
+//! On the ring path ([`Normaliser::pbx_first_match`]) a plain number, digits after `+`, the
+//! international prefix or the trunk prefix (`+4930123456`, `004930123456`, `030123456`), is
+//! first read literally, by slicing: when the index holds that number, it is the caller's, and
+//! libphonenumber is not asked. The answer is the one libphonenumber gives: each form is used
+//! only where libphonenumber reads every country code's example numbers so, and a test checks
+//! it for ~50,000 valid numbers in 18 dialing regions (see the `literal` module for the one
+//! case left to libphonenumber). Numbers not in the index are parsed as before.
+//!
 //! ```
 //! use std::sync::Arc;
 //!
