@@ -285,6 +285,11 @@ impl PhoneIndex {
         }
     }
 
+    /// Removes every record (the normaliser stays).
+    pub fn clear(&mut self) {
+        *self = Self::new(self.normaliser.clone());
+    }
+
     /// The normaliser the index reads numbers with; use the same one for PBX numbers.
     pub fn normaliser(&self) -> &dyn Normaliser {
         self.normaliser.as_ref()

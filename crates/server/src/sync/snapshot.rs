@@ -16,7 +16,7 @@
 //! and a CRC-32 of everything before it. Header and entries are postcard.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -230,6 +230,16 @@ pub(crate) fn read(
     stamp: &Stamp,
     parts: &LiveParts,
 ) -> Result<Option<(usize, Notes)>, SnapshotError> {
+    read_chunked(path, stamp, parts, READ_CHUNK)
+}
+
+/// [`read`], the sections `chunk` bytes at a time (tests use small ones).
+fn read_chunked(
+    path: &Path,
+    stamp: &Stamp,
+    parts: &LiveParts,
+    chunk: usize,
+) -> Result<Option<(usize, Notes)>, SnapshotError> {
     let io = |source| SnapshotError::Io {
         path: path.to_owned(),
         source,
@@ -242,64 +252,94 @@ pub(crate) fn read(
         Ok(Some(found)) if found != *stamp => return Ok(None),
         Ok(_) => {}
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // The file is read a section at a time through a small buffer, not whole: at a million
+    // records it is ~140 MB, which a start would otherwise hold on top of the index it builds.
     let damaged = |what: &str| SnapshotError::Damaged {
         path: path.to_owned(),
         what: what.to_owned(),
     };
-    let (body, trailer) = bytes
-        .split_at_checked(bytes.len().saturating_sub(TRAILER))
-        .filter(|(body, _)| body.len() > MAGIC.len() + 4)
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let body_len = len
+        .checked_sub(TRAILER as u64)
+        .filter(|&b| b > (MAGIC.len() + 4) as u64)
         .ok_or_else(|| damaged("too short"))?;
-    if !body.starts_with(MAGIC) {
-        return Err(damaged("not a snapshot of this version"));
-    }
-    let (index_at, rest) = trailer.split_at(8);
-    let (cards_at, crc) = rest.split_at(8);
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(body);
-    hasher.update(index_at);
-    hasher.update(cards_at);
-    if crc != hasher.finalize().to_le_bytes() {
-        return Err(damaged("checksum mismatch (truncated or changed)"));
-    }
+    let mut trailer = [0; TRAILER];
+    file.seek(SeekFrom::Start(body_len)).map_err(io)?;
+    file.read_exact(&mut trailer).map_err(io)?;
     let offset = |b: &[u8]| {
         let mut a = [0; 8];
         a.copy_from_slice(b);
-        usize::try_from(u64::from_le_bytes(a)).ok()
+        u64::from_le_bytes(a)
     };
-    let (Some(index_at), Some(cards_at)) = (offset(index_at), offset(cards_at)) else {
+    let (index_at, cards_at) = (offset(&trailer[..8]), offset(&trailer[8..16]));
+    let head_min = (MAGIC.len() + 4) as u64;
+    if !((head_min..=MAX_HEAD).contains(&index_at) && index_at <= cards_at && cards_at <= body_len)
+    {
         return Err(damaged("offsets"));
-    };
-    let mut len = [0; 4];
-    len.copy_from_slice(&body[MAGIC.len()..MAGIC.len() + 4]);
-    let header_end = MAGIC.len() + 4 + u32::from_le_bytes(len) as usize;
-    let header: Header = body
-        .get(MAGIC.len() + 4..header_end)
-        .and_then(|h| postcard::from_bytes(h).ok())
-        .ok_or_else(|| damaged("header"))?;
+    }
+    // The head: magic, the header's length and the header, up to the index section.
+    let mut head = vec![0; usize::try_from(index_at).map_err(|_| damaged("offsets"))?];
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.read_exact(&mut head).map_err(io)?;
+    if !head.starts_with(MAGIC) {
+        return Err(damaged("not a snapshot of this version"));
+    }
+    let mut header_len = [0; 4];
+    header_len.copy_from_slice(&head[MAGIC.len()..MAGIC.len() + 4]);
+    if MAGIC.len() + 4 + u32::from_le_bytes(header_len) as usize != head.len() {
+        return Err(damaged("sections"));
+    }
+    let header: Header =
+        postcard::from_bytes(&head[MAGIC.len() + 4..]).map_err(|_| damaged("header"))?;
     if header.stamp != *stamp {
         return Ok(None);
     }
-    let (Some(index_bytes), Some(card_bytes)) = (
-        body.get(index_at..cards_at)
-            .filter(|_| index_at == header_end),
-        body.get(cards_at..),
-    ) else {
-        return Err(damaged("sections"));
-    };
     let layout = parts.cards.layout();
-    let (records, cards) = std::thread::scope(|s| {
-        let index = s.spawn(|| load_index(index_bytes, header.records, parts));
-        let cards = load_cards(card_bytes, header.cards, &layout);
+    let (index, cards) = std::thread::scope(|s| {
+        let index = s.spawn(|| {
+            let mut file = std::fs::File::open(path).ok()?;
+            load_index(
+                &mut file,
+                (index_at, cards_at, chunk),
+                header.records,
+                parts,
+            )
+        });
+        let cards = load_cards(
+            &mut file,
+            (cards_at, body_len, chunk),
+            header.cards,
+            &layout,
+        );
         (index.join(), cards)
     });
-    let records = records
-        .unwrap_or(None)
-        .ok_or_else(|| damaged("index section"))?;
-    let cards = cards.ok_or_else(|| damaged("cards section"))?;
-    parts.cards.write().extend(cards);
-    Ok(Some((records, header.notes)))
+    let checked = (|| {
+        let (records, index_crc) = index
+            .unwrap_or(None)
+            .ok_or_else(|| damaged("index section"))?;
+        let (cards, cards_crc) = cards.ok_or_else(|| damaged("cards section"))?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head);
+        crc.combine(&index_crc);
+        crc.combine(&cards_crc);
+        crc.update(&trailer[..16]);
+        if trailer[16..] != crc.finalize().to_le_bytes() {
+            return Err(damaged("checksum mismatch (truncated or changed)"));
+        }
+        Ok((records, cards))
+    })();
+    match checked {
+        Ok((records, cards)) => {
+            parts.cards.write().extend(cards);
+            Ok(Some((records, header.notes)))
+        }
+        Err(e) => {
+            // The index was filled while the file was read: nothing of a damaged file stays.
+            parts.index.write().clear();
+            Err(e)
+        }
+    }
 }
 
 /// The stamp of the snapshot at `path`, from its header alone (a million records' file is
@@ -319,7 +359,6 @@ pub(crate) fn peek(path: &Path) -> Result<Option<Option<Stamp>>, SnapshotError> 
 /// The stamp in the header of the file at `path`; `None` when the header cannot be read as
 /// one (the full read then says what is damaged).
 fn read_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
-    use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let mut start = [0; MAGIC.len() + 4];
     if file.read_exact(&mut start).is_err() || !start.starts_with(MAGIC) {
@@ -340,42 +379,120 @@ fn read_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
         .map(|h| h.stamp))
 }
 
-fn load_index(mut bytes: &[u8], records: u64, parts: &LiveParts) -> Option<usize> {
+/// Fills the index from the index section (`[from, to)` of `file`, read `chunk` bytes at a
+/// time, see [`read_section`]); the records loaded and the
+/// section's checksum, `None` when it does not decode to `records` valid entries.
+fn load_index(
+    file: &mut std::fs::File,
+    section: (u64, u64, usize),
+    records: u64,
+    parts: &LiveParts,
+) -> Option<(usize, crc32fast::Hasher)> {
     let n = usize::try_from(records).ok()?;
     let mut index = parts.index.write();
     index.reserve(n, n.saturating_add(n / 2));
-    let mut loaded = 0;
-    while !bytes.is_empty() {
-        let (e, rest): (IndexEntry<'_>, _) = postcard::take_from_bytes(bytes).ok()?;
-        bytes = rest;
+    let (loaded, crc) = read_section(file, section, |bytes| {
+        let (e, rest): (IndexEntry<'_>, _) = postcard::take_from_bytes(bytes)?;
         let record = RecordRef {
-            object: ObjectType::parse(e.object).ok()?,
-            id: SalesforceId::parse(e.id).ok()?,
+            object: ObjectType::parse(e.object).map_err(|_| Step::Bad)?,
+            id: SalesforceId::parse(e.id).map_err(|_| Step::Bad)?,
             name: e.name.to_owned(),
         };
         if e.exact.iter().any(|&k| E164::from_u64(k).is_err()) {
-            return None;
+            return Err(Step::Bad);
         }
         index.insert_keys(record, &e.exact, &e.bases);
-        loaded += 1;
-    }
-    (loaded == n).then_some(loaded)
+        Ok(bytes.len() - rest.len())
+    })?;
+    (loaded == n).then_some((loaded, crc))
 }
 
+/// The cards of the cards section (see [`load_index`]) and the section's checksum; `None`
+/// when it does not decode to `cards` valid cards of `layout`.
 fn load_cards(
-    mut bytes: &[u8],
+    file: &mut std::fs::File,
+    section: (u64, u64, usize),
     cards: u64,
     layout: &CardLayout,
-) -> Option<HashMap<SalesforceId, CardValues>> {
+) -> Option<(HashMap<SalesforceId, CardValues>, crc32fast::Hasher)> {
     let n = usize::try_from(cards).ok()?;
     let mut map = HashMap::with_capacity(n);
-    while !bytes.is_empty() {
-        let (e, rest): (CardEntry<'_>, _) = postcard::take_from_bytes(bytes).ok()?;
-        bytes = rest;
-        let card = CardValues::from_text(layout.object(e.object)?, e.text)?;
-        map.insert(SalesforceId::parse(e.id).ok()?, card);
+    let (_, crc) = read_section(file, section, |bytes| {
+        let (e, rest): (CardEntry<'_>, _) = postcard::take_from_bytes(bytes)?;
+        let object = layout.object(e.object).ok_or(Step::Bad)?;
+        let card = CardValues::from_text(object, e.text).ok_or(Step::Bad)?;
+        map.insert(SalesforceId::parse(e.id).map_err(|_| Step::Bad)?, card);
+        Ok(bytes.len() - rest.len())
+    })?;
+    (map.len() == n).then_some((map, crc))
+}
+
+/// Why an entry was not taken from the bytes at hand.
+enum Step {
+    /// They end inside it: read more.
+    More,
+    /// It is not a valid entry.
+    Bad,
+}
+
+impl From<postcard::Error> for Step {
+    fn from(e: postcard::Error) -> Self {
+        match e {
+            postcard::Error::DeserializeUnexpectedEnd => Self::More,
+            _ => Self::Bad,
+        }
     }
-    (map.len() == n).then_some(map)
+}
+
+/// How much of a section is read at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The longest head (magic, length, header) a snapshot may have: the header holds the stamp
+/// and the demo's sample numbers, a few KB.
+const MAX_HEAD: u64 = 16 << 20;
+
+/// Hands the bytes of `[from, to)` of `file` to `take`, `chunk` at a time, until the section
+/// is used up: `take` decodes one entry from the start of what it is given and says how many
+/// bytes that was. Returns the entries taken and the section's CRC-32; `None` for an entry
+/// that is not valid, one cut off by the section's end, or a read error.
+fn read_section(
+    file: &mut std::fs::File,
+    (from, to, chunk): (u64, u64, usize),
+    mut take: impl FnMut(&[u8]) -> Result<usize, Step>,
+) -> Option<(usize, crc32fast::Hasher)> {
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut left = to.checked_sub(from)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0; chunk.max(1).min(usize::try_from(left).ok()?)];
+    let (mut start, mut end, mut taken) = (0, 0, 0);
+    loop {
+        while start < end {
+            match take(&buf[start..end]) {
+                Ok(used) => {
+                    start += used;
+                    taken += 1;
+                }
+                Err(Step::More) if left > 0 => break,
+                Err(_) => return None,
+            }
+        }
+        if left == 0 {
+            return Some((taken, crc));
+        }
+        buf.copy_within(start..end, 0);
+        end -= start;
+        start = 0;
+        if end == buf.len() {
+            // An entry longer than the buffer (a card with long texts): grow, at most to the
+            // section's size, which the read below bounds.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let want = (buf.len() - end).min(usize::try_from(left).ok()?);
+        file.read_exact(&mut buf[end..end + want]).ok()?;
+        crc.update(&buf[end..end + want]);
+        end += want;
+        left -= want as u64;
+    }
 }
 
 /// Counts and checksums what passes through.
@@ -662,6 +779,23 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_read_in_small_chunks_gives_the_same_index_and_cards() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        let original = filled();
+        write(&path, &stamp(), &notes(), &original).unwrap();
+        // Chunks shorter than an entry make the reader carry a part over and grow its buffer.
+        for chunk in [1, 5, 64, 4096] {
+            let back = parts();
+            let (records, _) = read_chunked(&path, &stamp(), &back, chunk)
+                .unwrap()
+                .unwrap();
+            assert_eq!(records, original.index.len(), "chunk {chunk}");
+            same(&original, &back);
+        }
+    }
+
+    #[test]
     fn a_damaged_or_truncated_snapshot_is_an_error_never_a_wrong_index() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(dir.path(), 7);
@@ -673,11 +807,18 @@ mod tests {
             bad[at] ^= 0x40;
             cases.push(bad);
         }
+        // Section offsets that point into the magic, before it, past the end.
+        for index_at in [0u64, 5, 16, 20, u64::MAX] {
+            let mut bad = good.clone();
+            let at = bad.len() - TRAILER;
+            bad[at..at + 8].copy_from_slice(&index_at.to_le_bytes());
+            cases.push(bad);
+        }
         for bad in cases {
             std::fs::write(&path, &bad).unwrap();
             let fresh = parts();
             // Refused as damaged, or (a changed stamp in the header) as of other records.
-            let result = read(&path, &stamp(), &fresh);
+            let result = read_chunked(&path, &stamp(), &fresh, 16);
             assert!(
                 matches!(result, Err(SnapshotError::Damaged { .. }) | Ok(None)),
                 "{} bytes: {result:?}",
