@@ -353,6 +353,17 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
     let w = world().await;
     let name = w.instance();
     eventually("the index", || w.matches().len() == 2).await;
+    // The first cycle saved the index snapshot under the old layout.
+    let snapshot_written = || {
+        std::fs::read_dir(w._dir.path().join("snapshots"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|f| f.path().extension().is_some_and(|e| e == "bin"))
+            .and_then(|f| f.metadata().ok()?.modified().ok())
+    };
+    eventually("the first snapshot", || snapshot_written().is_some()).await;
+    let first = snapshot_written();
     let admin = Admin::sign_in(&w.base).await;
     let (status, body) = admin
         .put(
@@ -364,6 +375,11 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Applying the layout saves the snapshot again, whatever the cycle that follows does.
+    eventually("the snapshot under the new layout", || {
+        snapshot_written() != first
+    })
+    .await;
     let World {
         org,
         _pbx: pbx,
@@ -383,6 +399,17 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
         _dir: dir,
     };
     eventually("the cached records in the index", || w.matches().len() == 2).await;
+    // The first process saved the index snapshot again at shutdown, under the new layout: the
+    // start takes it instead of reading the record cache (the records did not change).
+    let loaded = w.running.state().status().instances[0]
+        .sync
+        .index_loaded
+        .clone();
+    assert_eq!(
+        loaded.as_ref().map(|l| l.from.as_str()),
+        Some("snapshot"),
+        "{loaded:?}"
+    );
     let m = w.matches();
     assert_eq!(m[0].object, "Account", "{m:?}");
     assert_eq!(

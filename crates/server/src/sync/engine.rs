@@ -852,9 +852,8 @@ pub(crate) struct Engine {
     records: BTreeMap<String, usize>,
     api_calls: u64,
     link: LinkState,
-    /// The generation of the record cache the last snapshot of index and cards was taken (or
-    /// loaded) at, and when.
-    snapshot_mark: Option<(u64, tokio::time::Instant)>,
+    /// What the last snapshot of index and cards was taken (or loaded) of, and when.
+    snapshot_mark: Option<(snapshot::Stamp, tokio::time::Instant)>,
 }
 
 impl Engine {
@@ -1168,7 +1167,7 @@ impl Engine {
             // Else a crash before the next snapshot would apply these rows again, and more.
             self.save_snapshot(stamp.clone()).await;
         } else {
-            self.snapshot_mark = Some((found.generation, tokio::time::Instant::now()));
+            self.snapshot_mark = Some((found, tokio::time::Instant::now()));
         }
         Some(records)
     }
@@ -1187,15 +1186,16 @@ impl Engine {
                 .collect(),
             unreadable: live.unreadable.clone(),
         };
-        let generation = stamp.generation;
         let (path, parts) = (self.snapshot_path(), live.parts.clone());
         let started = std::time::Instant::now();
-        let written =
-            tokio::task::spawn_blocking(move || snapshot::write(&path, &stamp, &notes, &parts))
-                .await;
+        let written = tokio::task::spawn_blocking({
+            let stamp = stamp.clone();
+            move || snapshot::write(&path, &stamp, &notes, &parts)
+        })
+        .await;
         match written {
             Ok(Ok(records)) => {
-                self.snapshot_mark = Some((generation, tokio::time::Instant::now()));
+                self.snapshot_mark = Some((stamp, tokio::time::Instant::now()));
                 info!(
                     instance = %self.name,
                     records,
@@ -1208,19 +1208,21 @@ impl Engine {
         }
     }
 
-    /// After a cycle: a new snapshot when records changed since the last one, at most every
+    /// After a cycle: a new snapshot when records or layout changed since the last one, at most every
     /// [`snapshot::SNAPSHOT_EVERY`] (a million records take a few hundred MB to write).
     async fn maybe_snapshot(&mut self) {
         self.snapshot_if_changed(snapshot::SNAPSHOT_EVERY).await;
     }
 
-    /// The service stops: saves the snapshot if records changed since the last one.
+    /// The service stops: saves the snapshot if records or layout changed since the last one.
     pub async fn close(&mut self) {
         self.snapshot_if_changed(Duration::ZERO).await;
     }
 
-    /// Saves the snapshot when the records changed since the last one was taken and that was
-    /// at least `min_interval` ago.
+    /// Saves the snapshot when the records or the card layout changed since the last one was
+    /// taken (a layout changed in the admin UI applies at once; without a new snapshot the next
+    /// start would refuse the old one and read the whole record cache) and that was at least
+    /// `min_interval` ago.
     async fn snapshot_if_changed(&mut self, min_interval: Duration) {
         if self.live.as_ref().is_none_or(|l| !l.published) {
             return;
@@ -1232,8 +1234,8 @@ impl Engine {
                 return;
             }
         };
-        match self.snapshot_mark {
-            Some((g, _)) if g == stamp.generation => {}
+        match &self.snapshot_mark {
+            Some((taken, _)) if *taken == stamp => {}
             Some((_, at)) if at.elapsed() < min_interval => {}
             _ => self.save_snapshot(stamp).await,
         }
@@ -1470,6 +1472,10 @@ impl Engine {
         }
         info!(instance = %self.name, "instance settings changed in the admin UI; applied");
         self.settings = fresh;
+        // Between cycles index and cards are the cache's: a snapshot under the new layout now
+        // spares the next start the full read (the old snapshot's layout is refused), also when
+        // the cycle that fetches the new fields is still running at shutdown and writes none.
+        self.snapshot_if_changed(Duration::ZERO).await;
     }
 
     /// Why the background sync waits for the admin's daily API cap, if it does. While it
