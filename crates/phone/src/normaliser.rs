@@ -108,6 +108,11 @@ pub trait Normaliser: Send + Sync {
         vec![self.classify(raw, NumberContext::FromPbx)]
     }
 
+    /// Does now what the normaliser would otherwise do on its first use (see
+    /// [`LibPhoneNormaliser`]), so that the first ring does not wait for it. Blocks for a few
+    /// milliseconds; call it on a blocking thread at start.
+    fn warm_up(&self) {}
+
     /// What the readings depend on (rules, metadata): numbers read under the same text read
     /// the same, so numbers saved under it need not be read again.
     fn rules_id(&self) -> String;
@@ -269,6 +274,12 @@ pub(crate) fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<Str
 }
 
 impl Normaliser for LibPhoneNormaliser {
+    /// Finds out which plain forms read literally (about 1,300 parses, and the metadata's
+    /// patterns compiled on the way).
+    fn warm_up(&self) {
+        self.literal();
+    }
+
     fn rules_id(&self) -> String {
         // The metadata is rlibphonenumber's, pinned by this crate's version.
         format!(

@@ -131,6 +131,10 @@ pub async fn start_with(
         LibPhoneNormaliser::new(config.dialing.rules())
             .map_err(|e| StartError::Setup(format!("dialing rules: {e}")))?,
     );
+    tokio::task::spawn_blocking({
+        let normaliser = normaliser.clone();
+        move || normaliser.warm_up()
+    });
     let listener = match opts.listener {
         Some(l) => l,
         None => tokio::net::TcpListener::bind(config.server.listen)
