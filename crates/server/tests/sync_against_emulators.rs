@@ -1046,26 +1046,13 @@ async fn a_restart_after_a_crash_applies_the_records_changed_since_the_snapshot_
     let mut moved = own.next().unwrap().clone();
     let gone = own.next().unwrap().clone();
     let old_numbers = e164(&moved);
-    moved.phones = vec![ctibridge_store::PhoneValue {
-        field: "Phone".into(),
-        raw: "+49 30 5550111".into(),
-        e164: Some("+49305550111".into()),
-    }];
-    let added = ctibridge_store::Record {
-        object_type: "Lead".into(),
-        sf_id: "00Q000000000777".into(),
-        name: "Neu Interessent".into(),
-        fields: json!({"Name": "Neu Interessent", "Company": "Neu GmbH"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-        phones: vec![ctibridge_store::PhoneValue {
-            field: "Phone".into(),
-            raw: "+49 30 5550777".into(),
-            e164: Some("+49305550777".into()),
-        }],
-        system_modstamp: None,
-    };
+    moved.phones = vec![phone("+49 30 5550111", "+49305550111")];
+    let added = cached_record(
+        "Lead",
+        "00Q000000000777",
+        json!({"Name": "Neu Interessent", "Company": "Neu GmbH"}),
+        phone("+49 30 5550777", "+49305550777"),
+    );
     store
         .upsert_records(id, &[moved.clone(), added])
         .await
@@ -1221,21 +1208,12 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
 
     // A record changes in the cache (as `ctibridge sync` in another process does): the
     // start brings the snapshot up to date with it.
-    let added = ctibridge_store::Record {
-        object_type: "Contact".into(),
-        sf_id: "003000000000999".into(),
-        name: "Neu Kontakt".into(),
-        fields: json!({"Name": "Neu Kontakt", "Email": "neu@example.com"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-        phones: vec![ctibridge_store::PhoneValue {
-            field: "Phone".into(),
-            raw: "+49 30 5550999".into(),
-            e164: Some("+49305550999".into()),
-        }],
-        system_modstamp: None,
-    };
+    let added = cached_record(
+        "Contact",
+        "003000000000999",
+        json!({"Name": "Neu Kontakt", "Email": "neu@example.com"}),
+        phone("+49 30 5550999", "+49305550999"),
+    );
     store.upsert_records(id, &[added]).await.unwrap();
     let (running, loaded) = start_and_load(&config).await;
     assert_eq!(loaded.from, "snapshot + 1 changed records");
@@ -1266,4 +1244,36 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
         found
     );
     running.shutdown().await;
+}
+
+/// A phone value as the sync stores it: as typed, with its E.164 form.
+fn phone(raw: &str, e164: &str) -> ctibridge_store::PhoneValue {
+    ctibridge_store::PhoneValue {
+        field: "Phone".into(),
+        raw: raw.into(),
+        e164: Some(e164.into()),
+    }
+}
+
+/// A record as the sync caches it, written straight into the store (as `ctibridge sync` in
+/// another process, or a cycle a crash cut short, leaves it); the name is `fields.Name`.
+fn cached_record(
+    object: &str,
+    id: &str,
+    fields: serde_json::Value,
+    phone: ctibridge_store::PhoneValue,
+) -> ctibridge_store::Record {
+    let fields = fields.as_object().cloned().unwrap_or_default();
+    ctibridge_store::Record {
+        object_type: object.into(),
+        sf_id: id.into(),
+        name: fields
+            .get("Name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .into(),
+        fields,
+        phones: vec![phone],
+        system_modstamp: None,
+    }
 }

@@ -73,6 +73,38 @@ fn encode(record: &Record) -> Result<Encoded<'_>, StoreError> {
     })
 }
 
+impl SqliteStore {
+    /// Batches of records as one JSON array each, read by `sql` (binds: instance, the key
+    /// the batch starts after, the batch size; columns: the batch's last key, the array),
+    /// each batch starting after the last key of the one before.
+    fn batches<'a>(
+        &'a self,
+        sql: &'static str,
+        instance: InstanceId,
+        after: i64,
+        batch: usize,
+        doing: &'static str,
+    ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + 'a {
+        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        futures::stream::try_unfold(Some(after), move |after| async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let (last, json): (Option<i64>, Option<String>) = sqlx::query_as(sql)
+                .bind(instance.0)
+                .bind(after)
+                .bind(limit)
+                .fetch_one(self.pool())
+                .await
+                .map_err(StoreError::db(doing))?;
+            Ok(last.map(|last| {
+                let json = json.unwrap_or_default();
+                (StoredBatch { json }, Some(last))
+            }))
+        })
+    }
+}
+
 impl RecordStore for SqliteStore {
     async fn upsert_records(
         &self,
@@ -210,23 +242,7 @@ impl RecordStore for SqliteStore {
                            system_modstamp FROM records \
                            WHERE +instance_id = ?1 AND deleted = 0 AND id > ?2 \
                            ORDER BY id LIMIT ?3)";
-        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-        futures::stream::try_unfold(Some(i64::MIN), move |after| async move {
-            let Some(after) = after else {
-                return Ok(None);
-            };
-            let (last, json): (Option<i64>, Option<String>) = sqlx::query_as(SQL)
-                .bind(instance.0)
-                .bind(after)
-                .bind(limit)
-                .fetch_one(self.pool())
-                .await
-                .map_err(StoreError::db("reading records"))?;
-            Ok(last.map(|last| {
-                let json = json.unwrap_or_default();
-                (StoredBatch { json }, Some(last))
-            }))
-        })
+        self.batches(SQL, instance, i64::MIN, batch, "reading records")
     }
 
     async fn deleted_record_keys(
@@ -276,24 +292,8 @@ impl RecordStore for SqliteStore {
                            phones, system_modstamp, deleted FROM records \
                            WHERE instance_id = ?1 AND changed_generation > ?2 \
                            ORDER BY changed_generation LIMIT ?3)";
-        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        futures::stream::try_unfold(Some(after), move |after| async move {
-            let Some(after) = after else {
-                return Ok(None);
-            };
-            let (last, json): (Option<i64>, Option<String>) = sqlx::query_as(SQL)
-                .bind(instance.0)
-                .bind(after)
-                .bind(limit)
-                .fetch_one(self.pool())
-                .await
-                .map_err(StoreError::db("reading changed records"))?;
-            Ok(last.map(|last| {
-                let json = json.unwrap_or_default();
-                (StoredBatch { json }, Some(last))
-            }))
-        })
+        self.batches(SQL, instance, after, batch, "reading changed records")
     }
 
     async fn count_changed_since(
