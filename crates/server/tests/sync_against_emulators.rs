@@ -1005,14 +1005,7 @@ async fn with_import_turned_off_the_admin_page_offers_to_remove_our_contacts_and
 async fn a_restart_after_a_crash_applies_the_records_changed_since_the_snapshot_unless_some_were_purged()
  {
     let w = world(120, 40, 20, false).await;
-    let mut config = w.config.clone();
-    config.instances[0].sync_interval = Duration::from_secs(3600);
-    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
-    let state = running.state().clone();
-    eventually("the first sync", async || {
-        state.status().instances[0].sync.last_cycle_at.is_some()
-    })
-    .await;
+    let (config, running) = started_and_synced(&w).await;
     running.shutdown().await;
     w.sf()
         .apply(ctibridge_emulator_salesforce::FaultUpdate {
@@ -1169,16 +1162,9 @@ async fn start_and_load(
 #[tokio::test]
 async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_records_are_unchanged() {
     let w = world(120, 40, 20, false).await;
-    let mut config = w.config.clone();
-    config.instances[0].sync_interval = Duration::from_secs(3600);
-
     // The first run reads the org; its shutdown saves the snapshot.
-    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
+    let (config, running) = started_and_synced(&w).await;
     let state = running.state().clone();
-    eventually("the first sync", async || {
-        state.status().instances[0].sync.last_cycle_at.is_some()
-    })
-    .await;
     assert_eq!(state.status().instances[0].sync.index_loaded, None);
     let numbers = cached_numbers(&w).await;
     assert!(numbers.len() > 150, "{}", numbers.len());
@@ -1244,6 +1230,20 @@ async fn a_restart_takes_the_index_from_its_snapshot_only_while_the_cached_recor
         found
     );
     running.shutdown().await;
+}
+
+/// The connector on the world's org, once its first sync cycle is done; the next one is an
+/// hour away, so that only starts and what a test does change the cache.
+async fn started_and_synced(w: &World) -> (Config, ctibridge_server::Running) {
+    let mut config = w.config.clone();
+    config.instances[0].sync_interval = Duration::from_secs(3600);
+    let running = ctibridge_server::start(config.clone(), None).await.unwrap();
+    let state = running.state().clone();
+    eventually("the first sync", async || {
+        state.status().instances[0].sync.last_cycle_at.is_some()
+    })
+    .await;
+    (config, running)
 }
 
 /// A phone value as the sync stores it: as typed, with its E.164 form.
