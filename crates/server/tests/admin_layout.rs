@@ -421,3 +421,80 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
     );
     w.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_relabelled_card_layout_is_saved_in_the_index_snapshot_and_the_next_start_takes_it() {
+    let w = world().await;
+    let name = w.instance();
+    eventually("the index", || w.matches().len() == 2).await;
+    let snapshot_written = || {
+        std::fs::read_dir(w._dir.path().join("snapshots"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|f| f.path().extension().is_some_and(|e| e == "bin"))
+            .and_then(|f| f.metadata().ok()?.modified().ok())
+    };
+    // The first cycle saved the snapshot under the default layout.
+    eventually("the first snapshot", || snapshot_written().is_some()).await;
+    let first = snapshot_written();
+    // The same fields under other labels: the sync has nothing new to read, no record changes,
+    // so only applying the layout can save a snapshot under it. Without one, the next start
+    // would refuse the old snapshot (other layout) and read the whole record cache.
+    let admin = Admin::sign_in(&w.base).await;
+    let (status, body) = admin
+        .put(
+            &format!("/admin/api/layout/{name}"),
+            json!({
+                "cards": {"Contact": [
+                    {"path": "Account.Name", "label": "Firma"},
+                    {"path": "Title", "label": "Funktion"},
+                    {"path": "Email", "label": "E-Mail"},
+                    {"path": "Owner.Name", "label": "Betreuer"},
+                ]},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually("the snapshot under the new layout", || {
+        snapshot_written() != first
+    })
+    .await;
+    let World {
+        org,
+        _pbx: pbx,
+        running,
+        _dir: dir,
+        ..
+    } = w;
+    running.shutdown().await;
+
+    let (running, _) = connector(dir.path(), pbx.url(), org.url(), 3_600).await;
+    let w = World {
+        org,
+        _pbx: pbx,
+        running,
+        base: String::new(),
+        _dir: dir,
+    };
+    eventually("the cached records in the index", || w.matches().len() == 2).await;
+    let loaded = w.running.state().status().instances[0]
+        .sync
+        .index_loaded
+        .clone();
+    assert_eq!(
+        loaded.as_ref().map(|l| l.from.as_str()),
+        Some("snapshot"),
+        "{loaded:?}"
+    );
+    let contact = w
+        .matches()
+        .into_iter()
+        .find(|m| m.object == "Contact")
+        .unwrap();
+    assert!(
+        labels(&contact).contains(&("Funktion".into(), "Einkaufsleiterin".into())),
+        "{contact:?}"
+    );
+    w.running.shutdown().await;
+}
