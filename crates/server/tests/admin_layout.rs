@@ -116,6 +116,27 @@ async fn eventually<F: FnMut() -> bool>(what: &str, mut done: F) {
     }
 }
 
+/// The connector stopped and started again on the same data directory and emulators (its
+/// background sync an hour apart).
+async fn restarted(w: World) -> World {
+    let World {
+        org,
+        _pbx: pbx,
+        running,
+        _dir: dir,
+        ..
+    } = w;
+    running.shutdown().await;
+    let (running, base) = connector(dir.path(), pbx.url(), org.url(), 3_600).await;
+    World {
+        org,
+        _pbx: pbx,
+        running,
+        base,
+        _dir: dir,
+    }
+}
+
 fn labels(m: &PanelMatch) -> Vec<(String, String)> {
     m.fields
         .iter()
@@ -353,17 +374,6 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
     let w = world().await;
     let name = w.instance();
     eventually("the index", || w.matches().len() == 2).await;
-    // The first cycle saved the index snapshot under the old layout.
-    let snapshot_written = || {
-        std::fs::read_dir(w._dir.path().join("snapshots"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find(|f| f.path().extension().is_some_and(|e| e == "bin"))
-            .and_then(|f| f.metadata().ok()?.modified().ok())
-    };
-    eventually("the first snapshot", || snapshot_written().is_some()).await;
-    let first = snapshot_written();
     let admin = Admin::sign_in(&w.base).await;
     let (status, body) = admin
         .put(
@@ -375,41 +385,9 @@ async fn a_saved_layout_and_priority_survive_a_restart_of_the_connector() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // Applying the layout saves the snapshot again, whatever the cycle that follows does.
-    eventually("the snapshot under the new layout", || {
-        snapshot_written() != first
-    })
-    .await;
-    let World {
-        org,
-        _pbx: pbx,
-        running,
-        _dir: dir,
-        ..
-    } = w;
-    running.shutdown().await;
-
     // The new process reads the saved settings from the store before it indexes anything.
-    let (running, _) = connector(dir.path(), pbx.url(), org.url(), 3_600).await;
-    let w = World {
-        org,
-        _pbx: pbx,
-        running,
-        base: String::new(),
-        _dir: dir,
-    };
+    let w = restarted(w).await;
     eventually("the cached records in the index", || w.matches().len() == 2).await;
-    // The first process saved the index snapshot again at shutdown, under the new layout: the
-    // start takes it instead of reading the record cache (the records did not change).
-    let loaded = w.running.state().status().instances[0]
-        .sync
-        .index_loaded
-        .clone();
-    assert_eq!(
-        loaded.as_ref().map(|l| l.from.as_str()),
-        Some("snapshot"),
-        "{loaded:?}"
-    );
     let m = w.matches();
     assert_eq!(m[0].object, "Account", "{m:?}");
     assert_eq!(
@@ -460,23 +438,7 @@ async fn a_relabelled_card_layout_is_saved_in_the_index_snapshot_and_the_next_st
         snapshot_written() != first
     })
     .await;
-    let World {
-        org,
-        _pbx: pbx,
-        running,
-        _dir: dir,
-        ..
-    } = w;
-    running.shutdown().await;
-
-    let (running, _) = connector(dir.path(), pbx.url(), org.url(), 3_600).await;
-    let w = World {
-        org,
-        _pbx: pbx,
-        running,
-        base: String::new(),
-        _dir: dir,
-    };
+    let w = restarted(w).await;
     eventually("the cached records in the index", || w.matches().len() == 2).await;
     let loaded = w.running.state().status().instances[0]
         .sync
