@@ -103,6 +103,18 @@ pub enum SalesforceError {
 }
 
 impl SalesforceError {
+    /// Whether Salesforce may have carried out the request although no answer says so: the
+    /// connection broke or timed out after the request was sent, or a server or gateway failed
+    /// on the way back (500, 502, 504). Not for a refused connection, a 503 (Salesforce
+    /// unavailable: the request was not taken) or a 4xx answer (refused: nothing written).
+    pub fn may_have_been_carried_out(&self) -> bool {
+        match self {
+            Self::Transport(e) => !e.is_connect() && !e.is_builder(),
+            Self::ServerError { status, .. } => matches!(status, 500 | 502 | 504),
+            _ => false,
+        }
+    }
+
     /// Whether the same request may succeed later without anyone changing configuration.
     ///
     /// A 401 that survived one re-authentication counts as retryable: the credentials just
@@ -563,5 +575,55 @@ mod tests {
             matches!(&err, TokenError::Rejected { error, description, .. } if error == "unsupported_grant_type" && description == "grant type not supported")
         );
         assert!(TokenError::from_response(502, b"<html>").is_retryable());
+    }
+
+    /// Real transport errors on loopback: a refused connection (nothing sent) and a request
+    /// that got no answer in time (sent; the server may have done it).
+    #[tokio::test]
+    async fn only_a_request_that_may_have_arrived_may_have_been_carried_out() {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(300))
+            .build()
+            .unwrap();
+        // A port nobody listens on: bind, note the port, close.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = client
+            .post(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(!SalesforceError::Transport(refused).may_have_been_carried_out());
+        // A server that takes the request and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let holder = tokio::spawn(async move {
+            let (conn, _) = silent.accept().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            drop(conn);
+        });
+        let unanswered = client
+            .post(format!("http://{addr}/"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(unanswered.is_timeout(), "{unanswered:?}");
+        assert!(SalesforceError::Transport(unanswered).may_have_been_carried_out());
+        holder.abort();
+
+        let server = |status| SalesforceError::ServerError {
+            status,
+            message: String::new(),
+        };
+        assert!(server(500).may_have_been_carried_out());
+        assert!(server(504).may_have_been_carried_out());
+        assert!(!server(503).may_have_been_carried_out());
+        let refused_by_org = SalesforceError::Api {
+            status: 400,
+            errors: Vec::new(),
+        };
+        assert!(!refused_by_org.may_have_been_carried_out());
     }
 }

@@ -49,8 +49,14 @@ const ORG_RETRY_MAX: Duration = Duration::from_secs(30);
 /// How often the process records that it is alive: the error of the end time of a call
 /// whose end a crash kept us from hearing.
 const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a Task write whose answer was lost may still be carried out by Salesforce: its
+/// REST API calls time out after 10 minutes (query calls aside; "API Timeout Limits",
+/// developer.salesforce.com, Salesforce App Limits Cheatsheet). Until then a Task not found by
+/// its CallObject may still appear, and writing it again could make two; after it, it will not.
+const UNANSWERED_WRITE_SETTLES: Duration = Duration::from_secs(10 * 60 + 30);
 
-/// What the worker keeps in memory (all of it may be lost: it only saves work).
+/// What the worker keeps in memory (all of it may be lost: it saves work, and `unanswered`
+/// narrows the window in which an unanswered Task write could be repeated).
 pub struct OutboxMemory {
     backoff: Mutex<Backoff>,
     lease: Mutex<Duration>,
@@ -64,6 +70,13 @@ pub struct OutboxMemory {
     started_at: DateTime<Utc>,
     /// Failed requests in a row per instance since the org last answered.
     org_failures: Mutex<HashMap<String, u32>>,
+    /// Calls (by CallObject) whose Task write got no answer, and since when: their Task is
+    /// looked for at every retry but not written again before the write has surely settled.
+    /// Lost with the process (a restart takes its time, and then the Task is looked for and
+    /// written as after any failure).
+    unanswered: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// [`UNANSWERED_WRITE_SETTLES`]; tests shorten it.
+    settles: Mutex<Duration>,
 }
 
 impl Default for OutboxMemory {
@@ -81,6 +94,8 @@ impl Default for OutboxMemory {
             previous_alive: tokio::sync::OnceCell::new(),
             started_at: Utc::now(),
             org_failures: Mutex::default(),
+            unanswered: Mutex::default(),
+            settles: Mutex::new(UNANSWERED_WRITE_SETTLES),
         }
     }
 }
@@ -101,6 +116,26 @@ impl OutboxMemory {
     /// Changes how long the outbox of an org pauses on its API limit (tests shorten it).
     pub fn set_limit_pause(&self, pause: Duration) {
         *lock(&self.limit_pause) = pause;
+    }
+
+    /// Changes how long a Task write without an answer may still be carried out (tests
+    /// shorten it).
+    pub fn set_unanswered_write_settles(&self, settles: Duration) {
+        *lock(&self.settles) = settles;
+    }
+
+    /// When the Task write of this call may have been carried out without our hearing of it,
+    /// if it is still within the time Salesforce may take for it; forgets it after.
+    fn unsettled_until(&self, call_object: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut unanswered = lock(&self.unanswered);
+        let since = *unanswered.get(call_object)?;
+        let until = since + chrono::Duration::from_std(*lock(&self.settles)).unwrap_or_default();
+        if now < until {
+            Some(until)
+        } else {
+            unanswered.remove(call_object);
+            None
+        }
     }
 
     /// Changes how long a claim holds an item (tests shorten it to restart quickly).
@@ -1212,12 +1247,31 @@ async fn write_logs(
         }
     };
     let mut create = Vec::new();
+    let now = Utc::now();
     for (item, log) in todo {
         if let Some(id) = existing.get(&log.call_object) {
             info!(call = %log.call_id, task = %id, "the Task of this call exists already");
+            lock(&state.actions.outbox.unanswered).remove(&log.call_object);
             state
                 .store
                 .mark_done(&item.claim, Some(&json!({ "task_id": id })))
+                .await?;
+        } else if let Some(until) = state.actions.outbox.unsettled_until(&log.call_object, now) {
+            // Salesforce may still be writing it: look again soon, write only once it is
+            // certain that the unanswered write did nothing.
+            let next = state
+                .actions
+                .outbox
+                .backoff()
+                .next_attempt_at(now, item.item.attempts)
+                .min(until);
+            state
+                .store
+                .mark_retry(
+                    &item.claim,
+                    "the last Task write got no answer; waiting until Salesforce has surely finished it",
+                    next,
+                )
                 .await?;
         } else {
             create.push((item, log));
@@ -1250,6 +1304,13 @@ async fn write_logs(
     let results = match client.composite_create(&records, false).await {
         Ok(r) => r,
         Err(e) => {
+            if e.may_have_been_carried_out() {
+                let now = Utc::now();
+                let mut unanswered = lock(&state.actions.outbox.unanswered);
+                for (_, log) in &create {
+                    unanswered.entry(log.call_object.clone()).or_insert(now);
+                }
+            }
             return fail_all(state, instance, create.iter().map(|(i, _)| i).collect(), &e).await;
         }
     };

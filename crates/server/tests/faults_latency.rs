@@ -244,3 +244,102 @@ async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
     }
     w.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_has_surely_finished_it()
+ {
+    use ctibridge_emulator_salesforce::{RuleCondition, ValidationRule};
+    let w = world_with(Wiring {
+        salesforce_proxy: Some(Mode::Forward),
+        salesforce_api_through_proxy: true,
+        sync_interval: Some(Duration::from_secs(1)),
+        credentials: vec![("1001", "ben-pass")],
+        wait_ready: true,
+        ..Default::default()
+    })
+    .await;
+    let state = w.running.state().clone();
+    // Salesforce may carry out an unanswered request for 10 minutes; here for 4 s.
+    const SETTLES: Duration = Duration::from_secs(4);
+    state.actions.outbox.set_unanswered_write_settles(SETTLES);
+    let ben = sign_in(&w.base, "ben.utzer@example.com").await;
+    let (mut ws, _) = connect(&w.base, &ben).await;
+    let (number, _) = w.known_number();
+    // The first write reaches the org, which writes nothing (a validation rule refuses every
+    // call's Task), and its answer is lost: to the connector it is the same as a write that
+    // Salesforce is still busy with.
+    w.org
+        .control()
+        .add_validation_rule(ValidationRule {
+            object: "Task".into(),
+            field: "Subject".into(),
+            condition: RuleCondition::Contains("Call".into()),
+            message: "not now".into(),
+        })
+        .unwrap();
+    let proxy = w.salesforce_proxy.as_ref().unwrap();
+    proxy.set_mode(Mode::LoseAnswerTo("/composite/sobjects"));
+    let id = w
+        .pbx
+        .control()
+        .play(ctibridge_emulator_starface::CallSpec {
+            target: "1001".into(),
+            number,
+            ring_steps: 1,
+            talk_steps: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    wait_frame(&mut ws, |v| {
+        v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
+    })
+    .await;
+    let attempted = async || {
+        let items = state
+            .store
+            .list_outbox(&ctibridge_store::OutboxFilter {
+                instance: None,
+                state: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        items
+            .iter()
+            .any(|i| i.kind == "call_log" && i.last_error.is_some())
+    };
+    let deadline = Instant::now() + SLOW_LIMIT;
+    while !attempted().await {
+        assert!(Instant::now() < deadline, "the Task was never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_write = Instant::now();
+    // From now on the org would write it and answer.
+    w.org
+        .control()
+        .apply(ctibridge_emulator_salesforce::FaultUpdate {
+            clear_validation_rules: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+    proxy.set_mode(Mode::Forward);
+    // Retries (every second or so) look for the Task and find none, but do not write it while
+    // the lost write might still land: that would make two.
+    while first_write.elapsed() < SETTLES - Duration::from_millis(500) {
+        assert_eq!(
+            tasks_of(&w.org, &id),
+            0,
+            "written again {:?} after the unanswered write",
+            first_write.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Then it is written, once.
+    while tasks_of(&w.org, &id) == 0 {
+        assert!(Instant::now() < deadline, "the Task was never written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks_of(&w.org, &id), 1);
+    w.running.shutdown().await;
+}
