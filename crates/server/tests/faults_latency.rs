@@ -29,9 +29,10 @@ async fn eventually_slow(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doubles_no_task() {
-    let w = world_with(Wiring {
+/// Ben signed up for calls, the org behind a proxy that starts by passing everything (API
+/// calls included), the sync every second.
+async fn world_through_proxy() -> World {
+    world_with(Wiring {
         salesforce_proxy: Some(Mode::Forward),
         salesforce_api_through_proxy: true,
         sync_interval: Some(Duration::from_secs(1)),
@@ -39,7 +40,32 @@ async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doub
         wait_ready: true,
         ..Default::default()
     })
+    .await
+}
+
+/// A short inbound call from `number` to Ben, played until his panel shows it ended.
+async fn short_call_to_ben(w: &World, ws: &mut Ws, number: &str) -> String {
+    let id = w
+        .pbx
+        .control()
+        .play(ctibridge_emulator_starface::CallSpec {
+            target: "1001".into(),
+            number: number.to_owned(),
+            ring_steps: 1,
+            talk_steps: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    wait_frame(ws, |v| {
+        v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
+    })
     .await;
+    id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doubles_no_task() {
+    let w = world_through_proxy().await;
     let state = w.running.state().clone();
     eventually("the org to be read", || {
         w.salesforce_link() == LinkState::Ok
@@ -173,15 +199,7 @@ async fn salesforce_answering_after_10_s_delays_call_logs_but_not_calls_and_doub
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
-    let w = world_with(Wiring {
-        salesforce_proxy: Some(Mode::Forward),
-        salesforce_api_through_proxy: true,
-        sync_interval: Some(Duration::from_secs(1)),
-        credentials: vec![("1001", "ben-pass")],
-        wait_ready: true,
-        ..Default::default()
-    })
-    .await;
+    let w = world_through_proxy().await;
     let state = w.running.state().clone();
     let ben = sign_in(&w.base, "ben.utzer@example.com").await;
     let (mut ws, _) = connect(&w.base, &ben).await;
@@ -192,22 +210,7 @@ async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
     proxy.set_mode(Mode::LoseAnswerTo("/composite/sobjects"));
     let mut ids = Vec::new();
     for _ in 0..CALLS {
-        let id = w
-            .pbx
-            .control()
-            .play(ctibridge_emulator_starface::CallSpec {
-                target: "1001".into(),
-                number: number.clone(),
-                ring_steps: 1,
-                talk_steps: 1,
-                ..Default::default()
-            })
-            .unwrap();
-        wait_frame(&mut ws, |v| {
-            v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
-        })
-        .await;
-        ids.push(id);
+        ids.push(short_call_to_ben(&w, &mut ws, &number).await);
     }
     // The Tasks exist while the connector still counts them as not written; the retry finds
     // them by CallObject instead of posting them again (which would lose its answer too and
@@ -249,15 +252,7 @@ async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
 async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_has_surely_finished_it()
  {
     use ctibridge_emulator_salesforce::{RuleCondition, ValidationRule};
-    let w = world_with(Wiring {
-        salesforce_proxy: Some(Mode::Forward),
-        salesforce_api_through_proxy: true,
-        sync_interval: Some(Duration::from_secs(1)),
-        credentials: vec![("1001", "ben-pass")],
-        wait_ready: true,
-        ..Default::default()
-    })
-    .await;
+    let w = world_through_proxy().await;
     let state = w.running.state().clone();
     // Salesforce may carry out an unanswered request for 10 minutes; here for 4 s.
     const SETTLES: Duration = Duration::from_secs(4);
@@ -279,21 +274,7 @@ async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_h
         .unwrap();
     let proxy = w.salesforce_proxy.as_ref().unwrap();
     proxy.set_mode(Mode::LoseAnswerTo("/composite/sobjects"));
-    let id = w
-        .pbx
-        .control()
-        .play(ctibridge_emulator_starface::CallSpec {
-            target: "1001".into(),
-            number,
-            ring_steps: 1,
-            talk_steps: 1,
-            ..Default::default()
-        })
-        .unwrap();
-    wait_frame(&mut ws, |v| {
-        v["call"]["id"] == id.as_str() && v["call"]["state"] == "ended"
-    })
-    .await;
+    let id = short_call_to_ben(&w, &mut ws, &number).await;
     let attempted = async || {
         let items = state
             .store
