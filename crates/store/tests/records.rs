@@ -137,11 +137,7 @@ async fn deleted_records_leave_the_stream_and_can_be_purged_or_revived() {
     let live: Vec<_> = store.stream_records(sales.id).try_collect().await.unwrap();
     assert_eq!(live.len(), 8);
     // A start reads the same live records, and decodes them to what was written.
-    let batches: Vec<_> = store
-        .stream_stored(sales.id, 3)
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = stored_batches(&store, sales.id, 3).await;
     assert_eq!(batches.len(), 3);
     let mut stored: Vec<Record> = batches.iter().flat_map(|b| b.decode().unwrap()).collect();
     stored.sort_by(|a, b| a.sf_id.cmp(&b.sf_id));
@@ -245,11 +241,7 @@ async fn a_start_reads_names_and_fields_with_quotes_and_umlauts_as_written() {
         .upsert_records(sales.id, &[odd.clone(), plain.clone()])
         .await
         .unwrap();
-    let batches: Vec<_> = store
-        .stream_stored(sales.id, 2_000)
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = stored_batches(&store, sales.id, 2_000).await;
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].decode().unwrap(), vec![odd, plain]);
 }
@@ -272,11 +264,7 @@ async fn a_start_reads_rows_borrowed_and_looks_up_single_fields() {
         .upsert_records(sales.id, std::slice::from_ref(&full))
         .await
         .unwrap();
-    let batches: Vec<_> = store
-        .stream_stored(sales.id, 2_000)
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = stored_batches(&store, sales.id, 2_000).await;
     let rows = batches[0].rows().unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
@@ -359,6 +347,19 @@ async fn every_change_of_an_instances_records_moves_its_generation_on() {
         .await
         .unwrap();
     step(store.records_generation(sales.id).await.unwrap());
+}
+
+/// The batches a start reads, `batch` records each.
+async fn stored_batches(
+    store: &ctibridge_store::SqliteStore,
+    instance: ctibridge_store::InstanceId,
+    batch: usize,
+) -> Vec<ctibridge_store::StoredBatch> {
+    store
+        .stream_stored(instance, batch)
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// The rows a delta since `after` gives, as (id, name, deleted), in the order given.
