@@ -97,21 +97,6 @@ async fn world() -> (World, SecretString) {
     )
 }
 
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn starface_administrator_signs_in_with_a_strict_httponly_session_cookie() {
     let (w, _) = world().await;
@@ -551,17 +536,24 @@ async fn instance_edit_is_saved_and_used_after_a_restart() {
 
     // The running service uses the saved instance: its name, its scope, the kept secret.
     let state = running.state().clone();
-    eventually("the saved instance to connect with the kept secret", || {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
         let s = state.status();
-        async move {
-            s.instances.len() == 1
-                && s.instances[0].name == "Acme"
-                && s.instances[0].description == "edited in the admin UI"
-                && s.instances[0].salesforce == ctibridge_server::status::LinkState::Ok
-                && s.instances[0].users.len() == 2
+        if s.instances.len() == 1
+            && s.instances[0].name == "Acme"
+            && s.instances[0].description == "edited in the admin UI"
+            && s.instances[0].salesforce == ctibridge_server::status::LinkState::Ok
+            && s.instances[0].users.len() == 2
+        {
+            break;
         }
-    })
-    .await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the saved instance to connect with the kept secret: {:?}",
+            s.instances
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Back to the file: after the next restart the TOML's instance is used again.
     let forget = admin

@@ -32,7 +32,7 @@ pub enum StoreError {
     },
 
     /// A database operation failed.
-    #[error("database error while {context}")]
+    #[error("database error while {context}: {source}")]
     Database {
         /// What the store was doing.
         context: &'static str,
@@ -42,7 +42,7 @@ pub enum StoreError {
     },
 
     /// Applying the embedded schema migrations failed.
-    #[error("could not apply the database migrations")]
+    #[error("could not apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 
     /// A unique constraint refused the write (e.g. an instance name or a Salesforce user that

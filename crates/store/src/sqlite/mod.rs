@@ -58,11 +58,37 @@ async fn connect(data_dir: &Path) -> Result<SqlitePool, StoreError> {
     // SQLite lets readers run beside the one writer in WAL mode; a few connections are enough.
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        .after_release(|conn, _| Box::pin(release_check(conn)))
         .connect_with(connect_options(&db_path))
         .await
         .map_err(StoreError::db("opening the database"))?;
     MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
     Ok(pool)
+}
+
+/// Keeps a connection that comes back inside a transaction out of the pool.
+///
+/// sqlx 0.8.6 leaves one behind when a `begin_with("BEGIN IMMEDIATE")` future is dropped
+/// after SQLite began the transaction but before sqlx handed out the `Transaction` (an
+/// aborted task, a closed HTTP request): nothing rolls it back, the connection goes back to
+/// the pool holding the write lock, and every other writer fails with "database is locked"
+/// after the busy timeout while later statements on that connection are never committed.
+/// Closing the connection rolls the transaction back and frees the lock.
+async fn release_check(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped `Transaction` queues its rollback; the worker runs commands in order, so
+    // after the ping that rollback has been done.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "a database connection came back inside an abandoned transaction; closing it"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Refuses an empty key or name up front, with a clearer error than the schema's CHECK.
@@ -250,6 +276,7 @@ mod tests {
     use super::*;
     use crate::{CredentialKey, CredentialOwner, CredentialPurpose, CredentialStore};
     use secrecy::{ExposeSecret, SecretString};
+    use sqlx::Connection as _;
 
     #[tokio::test]
     async fn database_runs_in_wal_mode_with_foreign_keys() {
@@ -265,6 +292,64 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1);
+    }
+
+    /// A task dropped while its write transaction begins (an aborted sync cycle, a closed
+    /// HTTP request) must not leave the write lock behind: before the release check, sqlx
+    /// 0.8.6 handed such a connection back to the pool inside `BEGIN IMMEDIATE`, and every
+    /// other writer failed with "database is locked" after the busy timeout (a connector
+    /// restarted on the same data directory could not save its instance; CI failed on it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_abandoned_while_it_begins_leaves_no_lock_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        // A new connection outside the pool (as a restarted connector opens them) that waits
+        // 300 ms at most for the write lock.
+        let path = dir.path().join(DB_FILE);
+        let outside = || async {
+            sqlx::SqliteConnection::connect_with(
+                &connect_options(&path).busy_timeout(Duration::from_millis(300)),
+            )
+            .await
+            .unwrap()
+        };
+        // Dropped after 0..40 polls, so at every step of the begin; the leak showed within the
+        // first few rounds before the fix.
+        for round in 0..200u32 {
+            {
+                let begin = store.begin_write("beginning a write");
+                tokio::pin!(begin);
+                for _ in 0..round % 40 {
+                    if futures::poll!(begin.as_mut()).is_ready() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+            // The dropped connection goes back to the pool in a task of its own.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let mut other = outside().await;
+            if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await {
+                panic!("round {round}: a dropped begin kept the write lock: {e}");
+            }
+            sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        }
+        // The pool still writes, and what it writes is committed (seen from outside).
+        store
+            .put_credential(
+                &CredentialKey::new(
+                    CredentialOwner::StarfaceUser("1001".into()),
+                    CredentialPurpose::UCI_PASSWORD_SHA512,
+                ),
+                &SecretString::from("hash"),
+            )
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM credentials")
+            .fetch_one(&mut outside().await)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     async fn put_two_credentials(store: &SqliteStore) -> (CredentialKey, CredentialKey) {
