@@ -70,12 +70,8 @@ pub struct OutboxMemory {
     started_at: DateTime<Utc>,
     /// Failed requests in a row per instance since the org last answered.
     org_failures: Mutex<HashMap<String, u32>>,
-    /// Calls (by CallObject) whose Task write got no answer, and since when: their Task is
-    /// looked for at every retry but not written again before the write has surely settled.
-    /// Lost with the process (a restart takes its time, and then the Task is looked for and
-    /// written as after any failure).
-    unanswered: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// [`UNANSWERED_WRITE_SETTLES`]; tests shorten it.
+    /// [`UNANSWERED_WRITE_SETTLES`]; tests shorten it. When a Task write got no answer is
+    /// kept with the outbox item (a restart waits too).
     settles: Mutex<Duration>,
 }
 
@@ -94,7 +90,6 @@ impl Default for OutboxMemory {
             previous_alive: tokio::sync::OnceCell::new(),
             started_at: Utc::now(),
             org_failures: Mutex::default(),
-            unanswered: Mutex::default(),
             settles: Mutex::new(UNANSWERED_WRITE_SETTLES),
         }
     }
@@ -124,18 +119,18 @@ impl OutboxMemory {
         *lock(&self.settles) = settles;
     }
 
-    /// When the Task write of this call may have been carried out without our hearing of it,
-    /// if it is still within the time Salesforce may take for it; forgets it after.
-    fn unsettled_until(&self, call_object: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut unanswered = lock(&self.unanswered);
-        let since = *unanswered.get(call_object)?;
-        let until = since + chrono::Duration::from_std(*lock(&self.settles)).unwrap_or_default();
-        if now < until {
-            Some(until)
-        } else {
-            unanswered.remove(call_object);
-            None
-        }
+    /// Until when the last write of this item, which got no answer, may still be carried out
+    /// without our hearing of it; `None` once that time has passed (or every write was
+    /// answered).
+    fn unsettled_until(
+        &self,
+        item: &ctibridge_store::OutboxItem,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let settles = chrono::Duration::from_std(*lock(&self.settles)).unwrap_or_default();
+        item.unanswered_since
+            .map(|since| since + settles)
+            .filter(|until| now < *until)
     }
 
     /// Changes how long a claim holds an item (tests shorten it to restart quickly).
@@ -1251,12 +1246,11 @@ async fn write_logs(
     for (item, log) in todo {
         if let Some(id) = existing.get(&log.call_object) {
             info!(call = %log.call_id, task = %id, "the Task of this call exists already");
-            lock(&state.actions.outbox.unanswered).remove(&log.call_object);
             state
                 .store
                 .mark_done(&item.claim, Some(&json!({ "task_id": id })))
                 .await?;
-        } else if let Some(until) = state.actions.outbox.unsettled_until(&log.call_object, now) {
+        } else if let Some(until) = state.actions.outbox.unsettled_until(&item.item, now) {
             // Salesforce may still be writing it: look again soon, write only once it is
             // certain that the unanswered write did nothing.
             let next = state
@@ -1301,14 +1295,17 @@ async fn write_logs(
             composite_record(&ObjectType::Task, task_fields(log, owner.as_deref()))
         })
         .collect();
+    let sent = Utc::now();
     let results = match client.composite_create(&records, false).await {
         Ok(r) => r,
         Err(e) => {
             if e.may_have_been_carried_out() {
-                let now = Utc::now();
-                let mut unanswered = lock(&state.actions.outbox.unanswered);
-                for (_, log) in &create {
-                    unanswered.entry(log.call_object.clone()).or_insert(now);
+                // Kept with the item: the retries (of this process or the next) look for the
+                // Task but do not write it again while Salesforce may still be writing it.
+                for (item, log) in &create {
+                    if let Err(se) = state.store.mark_unanswered(&item.claim, sent).await {
+                        warn!(call = %log.call_id, error = %se, "cannot note the unanswered Task write");
+                    }
                 }
             }
             return fail_all(state, instance, create.iter().map(|(i, _)| i).collect(), &e).await;

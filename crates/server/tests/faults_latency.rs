@@ -248,21 +248,16 @@ async fn a_task_write_salesforce_did_but_never_answered_is_not_written_again() {
     w.running.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_has_surely_finished_it()
- {
+/// Plays a short call whose first Task write reaches the org, which writes nothing (a
+/// validation rule refuses every call's Task), and whose answer is lost: to the connector it
+/// is the same as a write that Salesforce is still busy with. From then on the org writes and
+/// answers. Returns the call's id and when the connector saw the write fail.
+async fn a_call_whose_first_task_write_gets_no_answer(w: &World) -> (String, Instant) {
     use ctibridge_emulator_salesforce::{RuleCondition, ValidationRule};
-    let w = world_through_proxy().await;
     let state = w.running.state().clone();
-    // Salesforce may carry out an unanswered request for 10 minutes; here for 4 s.
-    const SETTLES: Duration = Duration::from_secs(4);
-    state.actions.outbox.set_unanswered_write_settles(SETTLES);
     let ben = sign_in(&w.base, "ben.utzer@example.com").await;
     let (mut ws, _) = connect(&w.base, &ben).await;
     let (number, _) = w.known_number();
-    // The first write reaches the org, which writes nothing (a validation rule refuses every
-    // call's Task), and its answer is lost: to the connector it is the same as a write that
-    // Salesforce is still busy with.
     w.org
         .control()
         .add_validation_rule(ValidationRule {
@@ -274,7 +269,7 @@ async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_h
         .unwrap();
     let proxy = w.salesforce_proxy.as_ref().unwrap();
     proxy.set_mode(Mode::LoseAnswerTo("/composite/sobjects"));
-    let id = short_call_to_ben(&w, &mut ws, &number).await;
+    let id = short_call_to_ben(w, &mut ws, &number).await;
     let attempted = async || {
         let items = state
             .store
@@ -295,7 +290,6 @@ async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_h
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let first_write = Instant::now();
-    // From now on the org would write it and answer.
     w.org
         .control()
         .apply(ctibridge_emulator_salesforce::FaultUpdate {
@@ -304,23 +298,71 @@ async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_h
         })
         .unwrap();
     proxy.set_mode(Mode::Forward);
-    // Retries (every second or so) look for the Task and find none, but do not write it while
-    // the lost write might still land: that would make two.
-    while first_write.elapsed() < SETTLES - Duration::from_millis(500) {
+    (id, first_write)
+}
+
+/// The Task of call `id` is not written before `settles` have passed since `first_write`
+/// (the retries look for it and find none), and then once.
+async fn written_once_after(w: &World, id: &str, first_write: Instant, settles: Duration) {
+    while first_write.elapsed() < settles - Duration::from_millis(500) {
         assert_eq!(
-            tasks_of(&w.org, &id),
+            tasks_of(&w.org, id),
             0,
             "written again {:?} after the unanswered write",
             first_write.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Then it is written, once.
-    while tasks_of(&w.org, &id) == 0 {
+    let deadline = Instant::now() + SLOW_LIMIT;
+    while tasks_of(&w.org, id) == 0 {
         assert!(Instant::now() < deadline, "the Task was never written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(tasks_of(&w.org, &id), 1);
+    assert_eq!(tasks_of(&w.org, id), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_has_surely_finished_it()
+ {
+    let w = world_through_proxy().await;
+    // Salesforce may carry out an unanswered request for 10 minutes; here for 4 s.
+    const SETTLES: Duration = Duration::from_secs(4);
+    w.running
+        .state()
+        .actions
+        .outbox
+        .set_unanswered_write_settles(SETTLES);
+    let (id, first_write) = a_call_whose_first_task_write_gets_no_answer(&w).await;
+    written_once_after(&w, &id, first_write, SETTLES).await;
+    w.running.shutdown().await;
+}
+
+/// The wait survives a restart: the next process does not write the Task while the lost
+/// write may still land (it did before the time was kept with the outbox item).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_write_a_task_again_while_an_unanswered_write_may_still_land() {
+    let w = world_through_proxy().await;
+    const SETTLES: Duration = Duration::from_secs(7);
+    w.running
+        .state()
+        .actions
+        .outbox
+        .set_unanswered_write_settles(SETTLES);
+    let (id, first_write) = a_call_whose_first_task_write_gets_no_answer(&w).await;
+    let w = w.restarted().await;
+    // Until this line the new process waits the full 10.5 minutes; either way it must not
+    // write before `SETTLES`.
+    w.running
+        .state()
+        .actions
+        .outbox
+        .set_unanswered_write_settles(SETTLES);
+    let restarted_after = first_write.elapsed();
+    assert!(
+        restarted_after < SETTLES - Duration::from_secs(3),
+        "the restart took {restarted_after:?}: too long for the test to show anything"
+    );
+    written_once_after(&w, &id, first_write, SETTLES).await;
     w.running.shutdown().await;
 }

@@ -101,6 +101,9 @@ pub struct OutboxItem {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When its last write got no answer, so that the org may still carry it out (see
+    /// [`OutboxStore::mark_unanswered`]); `None` when every write was answered.
+    pub unanswered_since: Option<DateTime<Utc>>,
 }
 
 /// Proof that a worker holds an item; finishing an item needs it.
@@ -228,6 +231,15 @@ pub trait OutboxStore: Send + Sync {
         claim: &Claim,
         error: &str,
         retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes on a claimed item that its write, sent at `since`, got no answer (the org may
+    /// still carry it out); kept through retries and restarts until the next unanswered write
+    /// replaces it. The claim stays held. `LeaseLost` when the claim is no longer held.
+    fn mark_unanswered(
+        &self,
+        claim: &Claim,
+        since: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives up on a claimed item after a permanent error; it stays until [`Self::requeue`].

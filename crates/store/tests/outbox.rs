@@ -418,3 +418,53 @@ async fn a_new_sole_worker_takes_over_what_a_killed_one_held_at_once() {
     }
     assert_eq!(store.reclaim_in_flight(now).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_unanswered_write_is_remembered_across_retries_and_a_reopened_store() {
+    let (dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    store.enqueue(&call_log(sales.id, "c1")).await.unwrap();
+    let now = Utc::now();
+    let c = store
+        .claim_due(None, 1, LEASE, now)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.item.unanswered_since, None);
+    let sent = now - ChronoDuration::seconds(3);
+    store.mark_unanswered(&c.claim, sent).await.unwrap();
+    store
+        .mark_retry(&c.claim, "no answer", now + ChronoDuration::seconds(1))
+        .await
+        .unwrap();
+    // A claim no longer held cannot note it.
+    assert!(matches!(
+        store.mark_unanswered(&c.claim, now).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    store.close().await;
+    drop(store);
+
+    // The next process claims it with the time of the unanswered write.
+    let store = ctibridge_store::SqliteStore::open(dir.path())
+        .await
+        .unwrap();
+    let later = now + ChronoDuration::seconds(2);
+    let c = store
+        .claim_due(None, 1, LEASE, later)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        c.item.unanswered_since.map(|t| t.timestamp_millis()),
+        Some(sent.timestamp_millis())
+    );
+    // A later unanswered write replaces it: its own settle time counts from then.
+    store.mark_unanswered(&c.claim, later).await.unwrap();
+    store.mark_done(&c.claim, None).await.unwrap();
+    let item = store.get_outbox_item(c.item.id).await.unwrap().unwrap();
+    assert_eq!(
+        item.unanswered_since.map(|t| t.timestamp_millis()),
+        Some(later.timestamp_millis())
+    );
+}

@@ -60,6 +60,7 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub salesforce_proxy: Option<proxy::FaultProxy>,
     pub pbx_proxy: Option<proxy::FaultProxy>,
+    pub restart: Restart,
 }
 
 /// Ben and Clara with their passwords: the usual pair of users of these tests.
@@ -88,6 +89,55 @@ async fn proxied(
     (u, Some(p))
 }
 
+/// What starts the connector of a [`World`] again.
+pub struct Restart {
+    pbx_url: url::Url,
+    org_url: url::Url,
+    sync_interval: Option<Duration>,
+    fast_uci: bool,
+}
+
+impl Restart {
+    async fn start(
+        &self,
+        dir: &std::path::Path,
+        listener: tokio::net::TcpListener,
+    ) -> ctibridge_server::Running {
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::demo(
+            dir.to_path_buf(),
+            addr,
+            self.pbx_url.clone(),
+            LoginUrl::parse(self.org_url.as_str()).unwrap().0,
+        );
+        if let Some(i) = self.sync_interval {
+            config.instances[0].sync_interval = i;
+        }
+        let running = ctibridge_server::start_with(
+            config,
+            None,
+            ctibridge_server::StartOptions {
+                listener: Some(listener),
+                demo: None,
+            },
+        )
+        .await
+        .unwrap();
+        if self.fast_uci {
+            running
+                .state()
+                .uci
+                .set_supervisor_config(ctibridge_starface::uci::SupervisorConfig {
+                    keep_alive_interval: Duration::from_millis(300),
+                    backoff_min: Duration::from_millis(100),
+                    backoff_max: Duration::from_millis(500),
+                    logout_timeout: Duration::from_secs(1),
+                });
+        }
+        running
+    }
+}
+
 pub async fn world_with(w: Wiring) -> World {
     let org = ctibridge_emulator_salesforce::spawn(loopback(), w.org_options)
         .await
@@ -110,37 +160,13 @@ pub async fn world_with(w: Wiring) -> World {
         p.rewrite_answers(&origin(org.url()), &origin(&org_url));
     }
     let (pbx_url, pbx_proxy) = proxied(pbx.url(), w.pbx_proxy).await;
-    let config = Config::demo(
-        dir.path().to_path_buf(),
-        addr,
+    let restart = Restart {
         pbx_url,
-        LoginUrl::parse(org_url.as_str()).unwrap().0,
-    );
-    let mut config = config;
-    if let Some(i) = w.sync_interval {
-        config.instances[0].sync_interval = i;
-    }
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
-    if w.fast_uci {
-        running
-            .state()
-            .uci
-            .set_supervisor_config(ctibridge_starface::uci::SupervisorConfig {
-                keep_alive_interval: Duration::from_millis(300),
-                backoff_min: Duration::from_millis(100),
-                backoff_max: Duration::from_millis(500),
-                logout_timeout: Duration::from_secs(1),
-            });
-    }
+        org_url,
+        sync_interval: w.sync_interval,
+        fast_uci: w.fast_uci,
+    };
+    let running = restart.start(dir.path(), listener).await;
     for (login, pw) in &w.credentials {
         ctibridge_server::uci::set_credentials(running.state(), login, &(*pw).to_owned().into())
             .await
@@ -154,6 +180,7 @@ pub async fn world_with(w: Wiring) -> World {
         dir,
         salesforce_proxy,
         pbx_proxy,
+        restart,
     };
     if w.wait_ready {
         let state = world.running.state().clone();
@@ -167,6 +194,20 @@ pub async fn world_with(w: Wiring) -> World {
 }
 
 impl World {
+    /// The connector stopped and started again on the same data directory, emulators and
+    /// proxies (on a new port; the stored UCI credentials bring the sessions back).
+    pub async fn restarted(self) -> World {
+        self.running.shutdown().await;
+        let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let running = self.restart.start(self.dir.path(), listener).await;
+        World {
+            running,
+            base: format!("http://{addr}"),
+            ..self
+        }
+    }
+
     /// The instance's Salesforce link as the status shows it.
     pub fn salesforce_link(&self) -> ctibridge_server::status::LinkState {
         self.running.state().status().instances[0]

@@ -10,7 +10,8 @@ use crate::{
 };
 
 const COLUMNS: &str = "id, idempotency_key, instance_id, kind, payload, state, attempts, \
-                       next_attempt_at, lease_until, last_error, result, created_at, updated_at";
+                       next_attempt_at, lease_until, last_error, result, created_at, updated_at, \
+                       unanswered_since";
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -27,6 +28,7 @@ struct OutboxRow {
     result: Option<String>,
     created_at: i64,
     updated_at: i64,
+    unanswered_since: Option<i64>,
 }
 
 impl TryFrom<OutboxRow> for OutboxItem {
@@ -54,6 +56,7 @@ impl TryFrom<OutboxRow> for OutboxItem {
                 .map_err(|e| StoreError::corrupt("outbox result", e))?,
             created_at: from_ms(row.created_at)?,
             updated_at: from_ms(row.updated_at)?,
+            unanswered_since: opt_from_ms(row.unanswered_since)?,
         })
     }
 }
@@ -239,6 +242,21 @@ impl OutboxStore for SqliteStore {
         .execute(self.pool())
         .await
         .map_err(StoreError::db("rescheduling an outbox item"))?;
+        held(done.rows_affected(), claim)
+    }
+
+    async fn mark_unanswered(&self, claim: &Claim, since: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET unanswered_since = ?4, updated_at = ?1 \
+             WHERE id = ?2 AND state = 'in_flight' AND lease_token = ?3",
+        )
+        .bind(now_ms())
+        .bind(claim.id.0)
+        .bind(claim.token.as_str())
+        .bind(to_ms(since))
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("noting an unanswered write"))?;
         held(done.rows_affected(), claim)
     }
 
