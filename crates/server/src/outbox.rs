@@ -1295,15 +1295,17 @@ async fn write_logs(
             composite_record(&ObjectType::Task, task_fields(log, owner.as_deref()))
         })
         .collect();
-    let sent = Utc::now();
     let results = match client.composite_create(&records, false).await {
         Ok(r) => r,
         Err(e) => {
             if e.may_have_been_carried_out() {
                 // Kept with the item: the retries (of this process or the next) look for the
                 // Task but do not write it again while Salesforce may still be writing it.
+                // Counted from now, not from the send: the org got the request before the
+                // error, whichever of the client's attempts it was.
+                let since = Utc::now();
                 for (item, log) in &create {
-                    if let Err(se) = state.store.mark_unanswered(&item.claim, sent).await {
+                    if let Err(se) = state.store.mark_unanswered(&item.claim, since).await {
                         warn!(call = %log.call_id, error = %se, "cannot note the unanswered Task write");
                     }
                 }

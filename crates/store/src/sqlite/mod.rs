@@ -304,11 +304,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
         // A new connection outside the pool (as a restarted connector opens them) that waits
-        // 300 ms at most for the write lock.
+        // 2 s at most for the write lock (a leaked lock is held for good).
         let path = dir.path().join(DB_FILE);
         let outside = || async {
             sqlx::SqliteConnection::connect_with(
-                &connect_options(&path).busy_timeout(Duration::from_millis(300)),
+                &connect_options(&path).busy_timeout(Duration::from_secs(2)),
             )
             .await
             .unwrap()
