@@ -197,15 +197,7 @@ impl World {
             for inst in &mut config.instances {
                 inst.groups.push("Load".into());
             }
-            let running = ctibridge_server::start_with(
-                config,
-                None,
-                ctibridge_server::StartOptions {
-                    listener: Some(conn_listener),
-                    demo: None,
-                },
-            )
-            .await?;
+            let running = ctibridge_server::start_on(config, conn_listener).await?;
             let instance = running
                 .state()
                 .config

@@ -119,6 +119,18 @@ pub async fn start(config: Config, log: Option<LogControl>) -> Result<Running, S
     start_with(config, log, StartOptions::default()).await
 }
 
+/// [`start`] on an already bound listener (tests and the load tool bind port 0 first).
+pub async fn start_on(
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> Result<Running, StartError> {
+    let opts = StartOptions {
+        listener: Some(listener),
+        demo: None,
+    };
+    start_with(config, None, opts).await
+}
+
 /// [`start`] with a pre-bound listener and/or the demo's emulator control.
 pub async fn start_with(
     config: Config,

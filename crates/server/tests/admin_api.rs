@@ -41,16 +41,7 @@ async fn connector(
         pbx_url.clone(),
         LoginUrl::parse(org_url.as_str()).unwrap().0,
     );
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     (running, format!("http://{addr}"))
 }
 
@@ -602,16 +593,7 @@ async fn session_cookie_is_secure_when_the_public_url_is_https() {
     );
     // Behind a TLS-terminating proxy: ctibridge itself still speaks http on loopback.
     config.server.public_url = url::Url::parse("https://ctibridge.example.com/").unwrap();
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     let resp = try_login(&format!("http://{addr}"), "0001", "admin-pass").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();

@@ -92,16 +92,7 @@ async fn connector(
         LoginUrl::parse(org_url.as_str()).unwrap().0,
     );
     config.instances[0].sync_interval = Duration::from_secs(interval_secs);
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     (running, format!("http://{addr}"))
 }
 

@@ -70,16 +70,7 @@ async fn start(
         LoginUrl::parse(org.url().as_str()).unwrap().0,
     );
     tweak(&mut config);
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     running.state().actions.outbox.set_backoff(Backoff {
         base: Duration::from_millis(100),
         max: Duration::from_millis(800),

@@ -322,17 +322,23 @@ async fn written_once_after(w: &World, id: &str, first_write: Instant, settles: 
     assert_eq!(tasks_of(&w.org, id), 1);
 }
 
+/// Lets the connector of `w` take an unanswered write as settled after `settles` (10.5
+/// minutes in the product).
+fn settle_after(w: &World, settles: Duration) {
+    w.running
+        .state()
+        .actions
+        .outbox
+        .set_unanswered_write_settles(settles);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_has_surely_finished_it()
  {
     let w = world_through_proxy().await;
     // Salesforce may carry out an unanswered request for 10 minutes; here for 4 s.
     const SETTLES: Duration = Duration::from_secs(4);
-    w.running
-        .state()
-        .actions
-        .outbox
-        .set_unanswered_write_settles(SETTLES);
+    settle_after(&w, SETTLES);
     let (id, first_write) = a_call_whose_first_task_write_gets_no_answer(&w).await;
     written_once_after(&w, &id, first_write, SETTLES).await;
     w.running.shutdown().await;
@@ -344,20 +350,12 @@ async fn a_task_write_without_an_answer_is_not_written_again_before_salesforce_h
 async fn a_restart_does_not_write_a_task_again_while_an_unanswered_write_may_still_land() {
     let w = world_through_proxy().await;
     const SETTLES: Duration = Duration::from_secs(7);
-    w.running
-        .state()
-        .actions
-        .outbox
-        .set_unanswered_write_settles(SETTLES);
+    settle_after(&w, SETTLES);
     let (id, first_write) = a_call_whose_first_task_write_gets_no_answer(&w).await;
     let w = w.restarted().await;
     // Until this line the new process waits the full 10.5 minutes; either way it must not
     // write before `SETTLES`.
-    w.running
-        .state()
-        .actions
-        .outbox
-        .set_unanswered_write_settles(SETTLES);
+    settle_after(&w, SETTLES);
     let restarted_after = first_write.elapsed();
     assert!(
         restarted_after < SETTLES - Duration::from_secs(3),

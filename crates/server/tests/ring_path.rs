@@ -43,16 +43,7 @@ async fn world() -> World {
         pbx.url().clone(),
         LoginUrl::parse(org.url().as_str()).unwrap().0,
     );
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     for (login, pw) in [("1001", "ben-pass"), ("1002", "clara-pass")] {
         ctibridge_server::uci::set_credentials(running.state(), login, &pw.to_owned().into())
             .await

@@ -217,16 +217,7 @@ async fn only_salesforce_may_frame_the_panel_and_nobody_the_status_page_or_admin
     );
     // Disabled: the test stays on loopback; the panel's headers still follow the instance.
     config.instances[0].enabled = false;
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     let base = format!("http://{addr}");
     for path in ["/panel", "/panel/panel.js"] {
         let fa = frame_ancestors(&csp_of(&base, path).await);

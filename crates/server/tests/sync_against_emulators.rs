@@ -936,16 +936,7 @@ async fn the_running_service_keeps_index_status_and_address_book_current() {
 async fn serve_admin(config: Config) -> (ctibridge_server::Running, String) {
     let listener = tokio::net::TcpListener::bind(lo()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let running = ctibridge_server::start_with(
-        config,
-        None,
-        ctibridge_server::StartOptions {
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = ctibridge_server::start_on(config, listener).await.unwrap();
     (running, base)
 }
 

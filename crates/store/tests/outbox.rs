@@ -26,6 +26,11 @@ fn call_log(instance: InstanceId, call: &str) -> NewOutboxItem {
     }
 }
 
+/// The one due item at `at`, claimed.
+async fn claim_one(store: &SqliteStore, at: chrono::DateTime<Utc>) -> ctibridge_store::ClaimedItem {
+    store.claim_due(None, 1, LEASE, at).await.unwrap().remove(0)
+}
+
 #[tokio::test]
 async fn enqueueing_twice_keeps_one_item() {
     let (_dir, store) = common::store().await;
@@ -234,11 +239,7 @@ async fn retry_failure_release_and_requeue_move_items_as_the_worker_says() {
     let now = Utc::now();
 
     // A 5xx: back to pending, due later, error kept.
-    let c = store
-        .claim_due(None, 1, LEASE, now)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_one(&store, now).await;
     let retry_at = now + ChronoDuration::seconds(60);
     store
         .mark_retry(&c.claim, "HTTP 503", retry_at)
@@ -260,11 +261,7 @@ async fn retry_failure_release_and_requeue_move_items_as_the_worker_says() {
     );
 
     // The org's limit is spent: released without counting an attempt.
-    let c = store
-        .claim_due(None, 1, LEASE, retry_at)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_one(&store, retry_at).await;
     assert_eq!(c.item.attempts, 2);
     store.release(&c.claim, retry_at).await.unwrap();
     assert_eq!(
@@ -278,11 +275,7 @@ async fn retry_failure_release_and_requeue_move_items_as_the_worker_says() {
     );
 
     // A validation rule: failed, kept, listed, retryable by hand.
-    let c = store
-        .claim_due(None, 1, LEASE, retry_at)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_one(&store, retry_at).await;
     store
         .mark_failed(&c.claim, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
         .await
@@ -425,11 +418,7 @@ async fn an_unanswered_write_is_remembered_across_retries_and_a_reopened_store()
     let sales = common::instance(&store, "Sales").await;
     store.enqueue(&call_log(sales.id, "c1")).await.unwrap();
     let now = Utc::now();
-    let c = store
-        .claim_due(None, 1, LEASE, now)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_one(&store, now).await;
     assert_eq!(c.item.unanswered_since, None);
     let sent = now - ChronoDuration::seconds(3);
     store.mark_unanswered(&c.claim, sent).await.unwrap();
@@ -450,11 +439,7 @@ async fn an_unanswered_write_is_remembered_across_retries_and_a_reopened_store()
         .await
         .unwrap();
     let later = now + ChronoDuration::seconds(2);
-    let c = store
-        .claim_due(None, 1, LEASE, later)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_one(&store, later).await;
     assert_eq!(
         c.item.unanswered_since.map(|t| t.timestamp_millis()),
         Some(sent.timestamp_millis())

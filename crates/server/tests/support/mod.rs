@@ -113,16 +113,7 @@ impl Restart {
         if let Some(i) = self.sync_interval {
             config.instances[0].sync_interval = i;
         }
-        let running = ctibridge_server::start_with(
-            config,
-            None,
-            ctibridge_server::StartOptions {
-                listener: Some(listener),
-                demo: None,
-            },
-        )
-        .await
-        .unwrap();
+        let running = ctibridge_server::start_on(config, listener).await.unwrap();
         if self.fast_uci {
             running
                 .state()
