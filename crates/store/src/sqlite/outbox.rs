@@ -67,11 +67,16 @@ fn lease_ms(lease: Duration) -> i64 {
 
 /// The UPDATE of a claimed item: parameters 1-3 are now, id and lease token; `set` may use 4-.
 /// It only touches the row while the claim is held.
-fn finish_sql(set: &str) -> String {
+fn held_sql(set: &str) -> String {
     format!(
-        "UPDATE outbox SET {set}, lease_token = NULL, lease_until = NULL, updated_at = ?1 \
+        "UPDATE outbox SET {set}, updated_at = ?1 \
          WHERE id = ?2 AND state = 'in_flight' AND lease_token = ?3"
     )
+}
+
+/// [`held_sql`] that also ends the claim.
+fn finish_sql(set: &str) -> String {
+    held_sql(&format!("{set}, lease_token = NULL, lease_until = NULL"))
 }
 
 fn held(rows_affected: u64, claim: &Claim) -> Result<(), StoreError> {
@@ -246,17 +251,14 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_unanswered(&self, claim: &Claim, since: DateTime<Utc>) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET unanswered_since = ?4, updated_at = ?1 \
-             WHERE id = ?2 AND state = 'in_flight' AND lease_token = ?3",
-        )
-        .bind(now_ms())
-        .bind(claim.id.0)
-        .bind(claim.token.as_str())
-        .bind(to_ms(since))
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("noting an unanswered write"))?;
+        let done = sqlx::query(&held_sql("unanswered_since = ?4"))
+            .bind(now_ms())
+            .bind(claim.id.0)
+            .bind(claim.token.as_str())
+            .bind(to_ms(since))
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("noting an unanswered write"))?;
         held(done.rows_affected(), claim)
     }
 
