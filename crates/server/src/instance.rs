@@ -81,7 +81,7 @@ pub async fn run(
             None
         }
     };
-    let settings_changed = engine.settings_changed().unwrap_or_default();
+    let settings_changed = state.settings_changed(&name).unwrap_or_default();
     let mut sf_users: Option<Vec<SfUser>> = None;
     let mut next_users = Instant::now();
     let mut next_cycle = Instant::now();

@@ -43,6 +43,10 @@ pub struct AppState {
     pub demo: Option<Arc<dyn DemoControl>>,
     status: RwLock<SystemStatus>,
     lookups: RwLock<HashMap<String, Arc<Lookup>>>,
+    /// Per instance: wakes its sync when the admin changed its settings. Made at start, so a
+    /// change saved before the instance published its index (its first sync still running)
+    /// is not lost.
+    settings_changed: HashMap<String, Arc<tokio::sync::Notify>>,
 }
 
 /// The parts [`AppState::new`] is built from.
@@ -78,6 +82,12 @@ impl AppState {
             started_at: Some(chrono::Utc::now()),
             ..Default::default()
         };
+        let settings_changed = parts
+            .config
+            .instances
+            .iter()
+            .map(|i| (i.name.clone(), Arc::default()))
+            .collect();
         Arc::new(Self {
             config: parts.config,
             store: parts.store,
@@ -92,6 +102,7 @@ impl AppState {
             demo: parts.demo,
             status: RwLock::new(status),
             lookups: RwLock::new(HashMap::new()),
+            settings_changed,
         })
     }
 
@@ -112,6 +123,12 @@ impl AppState {
                 f(i);
             }
         });
+    }
+
+    /// What wakes the sync of an instance when the admin changed its settings (it reads them
+    /// at the start of every cycle); `None` for an instance this process does not run.
+    pub fn settings_changed(&self, instance: &str) -> Option<Arc<tokio::sync::Notify>> {
+        self.settings_changed.get(instance).cloned()
     }
 
     /// The phone index and cards of an instance.

@@ -39,6 +39,11 @@ impl World {
 }
 
 async fn world() -> World {
+    world_with(1).await
+}
+
+/// [`world`] with the background sync `interval_secs` apart.
+async fn world_with(interval_secs: u64) -> World {
     let lo: SocketAddr = ([127, 0, 0, 1], 0).into();
     let org = ctibridge_emulator_salesforce::spawn(lo, Default::default())
         .await
@@ -66,7 +71,7 @@ async fn world() -> World {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (running, base) = connector(dir.path(), pbx.url(), org.url(), 1).await;
+    let (running, base) = connector(dir.path(), pbx.url(), org.url(), interval_secs).await;
     World {
         org,
         _pbx: pbx,
@@ -281,6 +286,47 @@ async fn fields_the_org_lacks_or_that_are_no_field_paths_are_refused_with_the_re
     assert_eq!(
         listed["instances"][0]["cards"]["Lead"][0]["path"],
         "Company"
+    );
+    w.running.shutdown().await;
+}
+
+/// A cap saved while the first sync still runs (no index published yet) takes effect at once,
+/// not after `sync_interval`: before, the admin's save found no published index to wake the
+/// instance through, and the running cycle had read the settings before the save.
+#[tokio::test]
+async fn a_cap_saved_during_the_first_sync_pauses_the_sync_without_waiting_for_the_next_interval() {
+    let w = world_with(3_600).await;
+    let name = w.instance();
+    // Every org answer takes 300 ms: the first sync takes seconds.
+    w.org.control().set_latency(Duration::from_millis(300));
+    w.org.control().set_api_used(5_000);
+    let admin = Admin::sign_in(&w.base).await;
+    // The first cycle has read the settings and begun to read the org (the users' query was
+    // the first call, the cycle's own follow).
+    eventually("the first sync under way", || {
+        w.org.control().api_usage().used >= 5_002
+    })
+    .await;
+    assert!(
+        w.running.state().lookup(&name).is_none(),
+        "the first sync ended before the test could save the cap"
+    );
+    let (status, body) = admin
+        .put(
+            &format!("/admin/api/layout/{name}"),
+            json!({"daily_api_cap": 4_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let state = w.running.state().clone();
+    eventually("the sync paused by the cap", || {
+        state.status().instances[0].sync.paused.is_some()
+    })
+    .await;
+    let reason = state.status().instances[0].sync.paused.clone().unwrap();
+    assert!(
+        reason.reason.starts_with("paused: daily cap 4000 reached"),
+        "{reason:?}"
     );
     w.running.shutdown().await;
 }

@@ -231,7 +231,11 @@ pub async fn save(
     if let Some(lookup) = admin.app.lookup(&name) {
         lookup.cards.set_layout(live.layout.clone());
         lookup.index.set_priority(&live.priority);
-        lookup.cards.notify_settings_changed();
+    }
+    // Also before the instance published its index: its running first cycle read the old
+    // settings, and the next would only come after `sync_interval`.
+    if let Some(wake) = admin.app.settings_changed(&name) {
+        wake.notify_one();
     }
     tracing::info!(admin = %authed.session.user, instance = %name, "card layout, priority and API cap saved; the next sync reads new fields");
     Ok(Json(json!({

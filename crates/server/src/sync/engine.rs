@@ -1653,11 +1653,6 @@ impl Engine {
         }
     }
 
-    /// Woken when the admin changes the instance's settings (card layout, priority, API cap).
-    pub fn settings_changed(&self) -> Option<Arc<tokio::sync::Notify>> {
-        self.live.as_ref().map(|l| l.parts.cards.settings_changed())
-    }
-
     /// Marks the Salesforce link failed (a user-list read that failed for good).
     pub fn note_failure(&mut self, text: String) {
         self.link = LinkState::Failed(text);

@@ -111,8 +111,6 @@ impl std::fmt::Debug for LiveIndex {
 pub struct LiveCards {
     inner: Arc<RwLock<HashMap<SalesforceId, CardValues>>>,
     layout: Arc<RwLock<Arc<CardLayout>>>,
-    /// Wakes the instance's sync when the admin changed its settings.
-    settings_changed: Arc<tokio::sync::Notify>,
 }
 
 impl LiveCards {
@@ -121,18 +119,7 @@ impl LiveCards {
         Self {
             inner: Arc::default(),
             layout: Arc::new(RwLock::new(layout)),
-            settings_changed: Arc::default(),
         }
-    }
-
-    /// Asks the instance's sync to run now and read the admin's new settings.
-    pub fn notify_settings_changed(&self) {
-        self.settings_changed.notify_one();
-    }
-
-    /// What [`LiveCards::notify_settings_changed`] wakes.
-    pub fn settings_changed(&self) -> Arc<tokio::sync::Notify> {
-        self.settings_changed.clone()
     }
 
     /// The card of a record, with its labels (made now: the lock is not held while the
