@@ -91,9 +91,15 @@ fn spaced(s: &str) -> String {
 /// The number as a German PBX with outside-line prefix `0` reports it (see the emulator's
 /// `NumberFormat`).
 fn from_pbx(rng: &mut ChaCha8Rng, e: &str) -> String {
+    pbx_form(rng.random_range(0..4u8), e)
+}
+
+/// The forms of [`from_pbx`]: 0 as E.164, 1 international (`00...`), 2 national (`0...`,
+/// foreign numbers international), 3 form 2 after the outside-line prefix.
+fn pbx_form(form: u8, e: &str) -> String {
     let digits = &e[1..];
     let national = digits.strip_prefix("49").map(|r| format!("0{r}"));
-    match rng.random_range(0..4u8) {
+    match form {
         0 => e.to_owned(),
         1 => format!("00{digits}"),
         2 => national.unwrap_or_else(|| format!("00{digits}")),
@@ -356,6 +362,32 @@ fn index(c: &mut Criterion) {
             }
         })
     });
+    // Unknown callers by the form the PBX reports them in.
+    for (form, name) in ["e164", "international", "national", "prefix_national"]
+        .into_iter()
+        .enumerate()
+    {
+        let raws = std::sync::OnceLock::new();
+        let raws = || {
+            raws.get_or_init(|| {
+                f().misses
+                    .iter()
+                    .map(|e| pbx_form(form as u8, e.as_str()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        g.bench_function(
+            format!("raw_pbx_number_to_matches_first_miss_{name}"),
+            |b| {
+                let (f, raws) = (f(), raws());
+                b.iter(|| {
+                    for s in raws {
+                        black_box(raw_to_matches_first(&f.index, black_box(s)));
+                    }
+                })
+            },
+        );
+    }
     // The same with every number parsed (no literal reading of plain numbers): the baseline
     // of `..._first_*` in the same run.
     let parsed_only =

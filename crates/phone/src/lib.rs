@@ -53,12 +53,15 @@
 //! call after its first one cost a hash lookup instead of libphonenumber's parse.
 //!
 //! On the ring path ([`Normaliser::pbx_first_match`]) a plain number, digits after `+`, the
-//! international prefix or the trunk prefix (`+4930123456`, `004930123456`, `030123456`), is
-//! first read literally, by slicing: when the index holds that number, it is the caller's, and
-//! libphonenumber is not asked. The answer is the one libphonenumber gives: each form is used
-//! only where libphonenumber reads every country code's example numbers so, and a test checks
-//! it for ~50,000 valid numbers in 18 dialing regions (see the `literal` module for the one
-//! case left to libphonenumber). Numbers not in the index are parsed as before.
+//! international prefix or the trunk prefix, or a national number without the trunk prefix
+//! (`+4930123456`, `004930123456`, `030123456`, `30123456`), is first read literally, by
+//! slicing: when the index holds that number, it is the caller's, and libphonenumber is not
+//! asked. The answer is the one libphonenumber gives: each form is used only where
+//! libphonenumber reads every country code's example numbers so, and a test checks it for
+//! ~50,000 valid numbers in 18 dialing regions (see the `literal` module for the one case left
+//! to libphonenumber). A number no record has is read the same way when its literal reading is
+//! a valid number (asked of the metadata without a parse); only a form whose literal reading
+//! is not valid is parsed, because libphonenumber may read such a string as another number.
 //!
 //! ```
 //! use std::sync::Arc;

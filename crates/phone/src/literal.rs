@@ -4,8 +4,10 @@
 //! (each perhaps after the outside-line prefix). Written like this, the number is its E.164
 //! form with the international or national prefix in front, so its E.164 candidate is a
 //! matter of string slicing: [`Literal::e164`]. libphonenumber's `parse` costs about 0.7 us
-//! for the same answer. The ring path only takes the candidate when the index holds it: the
-//! number of a record, valid when it was indexed; anything else is read by libphonenumber.
+//! for the same answer. The ring path only takes a candidate that is a valid number: one the
+//! index holds (a record's, valid when it was indexed), or one the metadata calls valid. An
+//! invalid candidate says nothing about libphonenumber's reading (Madagascar's `+261 2021234`
+//! parses as the valid `+261 202021234`), so such strings are parsed.
 //!
 //! Whether libphonenumber reads these forms the same way depends on the dialing region's
 //! metadata (international prefix patterns, national-prefix transformations such as
@@ -30,6 +32,10 @@ pub(crate) struct Literal {
     idd: Option<String>,
     /// The trunk prefix (may be empty, as in Italy) and the region's country code.
     national: Option<(String, String)>,
+    /// A national number without its trunk prefix (`30123456` in Germany, as a PBX may report
+    /// a number without the outside-line prefix in front of its national form) reads as the
+    /// country code and those digits.
+    bare: bool,
 }
 
 impl Literal {
@@ -63,16 +69,27 @@ impl Literal {
             .iter()
             .filter(|e| e.digits().starts_with(&cc))
             .collect();
-        let national = (!own.is_empty()
+        let national = !own.is_empty()
             && own.iter().all(|e| {
                 let nsn = &e.digits()[cc.len()..];
                 reads_as(&format!("{trunk}{nsn}"), e)
-            }))
-        .then_some((trunk, cc));
+            });
+        // The digits `bare_national` takes, each example's national number (those it leaves
+        // to libphonenumber left out).
+        let bare_examples: Vec<(&str, &E164)> = own
+            .iter()
+            .filter_map(|e| Some((e.digits().get(cc.len()..)?, *e)))
+            .filter(|(nsn, _)| bare_national(nsn, &trunk, &cc, idd.as_deref()))
+            .collect();
+        let bare = national
+            && !bare_examples.is_empty()
+            && bare_examples.iter().all(|(nsn, e)| reads_as(nsn, e));
+        let national = national.then_some((trunk, cc));
         Self {
             plus,
             idd,
             national,
+            bare,
         }
     }
 
@@ -129,8 +146,24 @@ impl Literal {
         if trunk.is_empty() && s.starts_with(cc.as_str()) {
             return None;
         }
-        E164::from_digit_parts(&[cc, s.strip_prefix(trunk.as_str())?])
+        if let Some(nsn) = s.strip_prefix(trunk.as_str()) {
+            return E164::from_digit_parts(&[cc, nsn]);
+        }
+        if self.bare && bare_national(s, trunk, cc, self.idd.as_deref()) {
+            return E164::from_digit_parts(&[cc, s]);
+        }
+        None
     }
+}
+
+/// Digits the bare national form may read: they start with neither the trunk prefix (the
+/// national form), nor the country code (libphonenumber may take it for one), nor the
+/// international prefix.
+fn bare_national(s: &str, trunk: &str, cc: &str, idd: Option<&str>) -> bool {
+    !trunk.is_empty()
+        && !s.starts_with(trunk)
+        && !s.starts_with(cc)
+        && idd.is_none_or(|idd| !s.starts_with(idd))
 }
 
 /// The number whose E.164 digits follow a `+` or the international prefix, unless its
@@ -272,7 +305,8 @@ mod tests {
             let lit = Literal::verified_cached(util, region, trunk.as_deref());
             forms_used += usize::from(lit.plus)
                 + usize::from(lit.idd.is_some())
-                + usize::from(lit.national.is_some());
+                + usize::from(lit.national.is_some())
+                + usize::from(lit.bare);
             let cc = util
                 .get_country_code_for_region(region)
                 .unwrap()
@@ -331,12 +365,16 @@ mod tests {
                 plus: true,
                 idd: Some("00".to_owned()),
                 national: Some(("0".to_owned(), "49".to_owned())),
+                bare: true,
             }
         );
         let e = |s: &str| de.e164(s).map(|e| e.as_str().to_owned());
         assert_eq!(e("+4930123456").as_deref(), Some("+4930123456"));
         assert_eq!(e("004930123456").as_deref(), Some("+4930123456"));
         assert_eq!(e("030123456").as_deref(), Some("+4930123456"));
+        assert_eq!(e("30123456").as_deref(), Some("+4930123456"));
+        // libphonenumber may read leading digits equal to the country code as the code.
+        assert_eq!(e("4930123456"), None);
         // After the outside-line prefix `0`: as written it is Greece (`00` + 30...).
         assert_eq!(e("0030123456").as_deref(), Some("+30123456"));
         assert_eq!(e("+49 30 123456"), None);

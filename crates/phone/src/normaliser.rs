@@ -120,6 +120,8 @@ pub trait Normaliser: Send + Sync {
     /// The first of [`Normaliser::pbx_readings`] that `matches` accepts, or all of them when
     /// none does: what the ring path needs of a number. An implementation may find a match with
     /// less work than all readings cost (see [`LibPhoneNormaliser`]); the answer is the same.
+    /// When the answer is a match, the last number `matches` was asked about is the answer's
+    /// (the ring path keeps what its `matches` found).
     fn pbx_first_match(
         &self,
         raw: &str,
@@ -319,8 +321,10 @@ impl Normaliser for LibPhoneNormaliser {
     /// Without libphonenumber's validation of a number that matches: `matches` accepts only
     /// numbers of records, which were valid when indexed, and validity depends on the number
     /// alone, so a parse that `matches` accepts is the valid reading that
-    /// [`Normaliser::pbx_readings`] would give. A number that matches nothing is validated as
-    /// `pbx_readings` does, each string parsed once. Property-tested against `pbx_readings`.
+    /// [`Normaliser::pbx_readings`] would give. A plain form whose literal reading (see
+    /// `Literal`) is a valid number is not parsed at all, matched or not: libphonenumber reads
+    /// it as that number. Only forms without a valid literal reading are parsed, each string
+    /// once. Property-tested against `pbx_readings`.
     fn pbx_first_match(
         &self,
         raw: &str,
@@ -352,42 +356,64 @@ impl Normaliser for LibPhoneNormaliser {
                 extension: None,
             });
         }
-        // The first reading: as written when that is valid, else without the prefix.
-        let written = self.parsed(&prepared);
-        if let Some(hit) = written
-            .as_ref()
-            .filter(|p| literal.is_none() || p.e164 != literal)
-            .and_then(|p| p.hit(matches))
-        {
-            return Ok(hit);
-        }
         // Without the prefix, a record's number read literally is the answer whether or not
         // the written form is valid: it is the first reading when that is not valid and the
         // second when it is (both ways take the same string off here, as they do for plain
-        // digits). Not when the written form has no E.164 form: then there is no second.
-        if let Some(stripped) = prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty())
-            && written.as_ref().is_none_or(|p| p.e164.is_some())
-            && let Some(e164) = self.literal().e164(stripped)
-            && s.strip_prefix(prefix).and_then(prepare).as_deref() == Some(stripped)
+        // digits). Unless the written form is parsed as another record's number (the first
+        // reading then), or has no E.164 form (then there is no second reading).
+        let stripped = prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty());
+        let mut written = None;
+        if let Some(e164) = stripped
+            .filter(|&st| s.strip_prefix(prefix).and_then(prepare).as_deref() == Some(st))
+            .and_then(|st| self.literal().e164(st))
             && matches(&e164)
         {
-            return Ok(Number::External {
-                e164,
-                extension: None,
-            });
+            let parsed = self.parsed(&prepared);
+            let other = parsed
+                .as_ref()
+                .filter(|p| p.e164.is_some() && p.e164 != literal);
+            if let Some(hit) = other.and_then(|p| p.hit(matches)) {
+                return Ok(hit);
+            }
+            if parsed.as_ref().is_none_or(|p| p.e164.is_some()) {
+                // `matches` was last asked about this number.
+                if other.is_some() {
+                    matches(&e164);
+                }
+                return Ok(Number::External {
+                    e164,
+                    extension: None,
+                });
+            }
+            written = Some(parsed);
         }
+        // The first reading: as written when that is valid, else without the prefix.
+        let written = match written {
+            Some(parsed) => parsed,
+            None => {
+                let written = self.read_form(&prepared, literal);
+                if let Some(hit) = written
+                    .as_ref()
+                    .filter(|r| literal.is_none() || r.e164 != literal)
+                    .and_then(|r| r.hit(matches))
+                {
+                    return Ok(hit);
+                }
+                written
+            }
+        };
         let (first, read_without_prefix) = match written {
-            Some(p) if self.util.is_valid_number(&p.number) => (p.reading(invalid), None),
-            _ => match prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty()) {
+            Some(r) if r.is_valid(self.util) => (r.reading(invalid), None),
+            _ => match stripped {
                 None => (invalid(), None),
-                Some(stripped) => match self.parsed(stripped) {
+                Some(stripped) => match self.read_form(stripped, self.literal().e164(stripped)) {
                     None => (invalid(), None),
-                    Some(p) => {
-                        if let Some(hit) = p.hit(matches) {
+                    Some(r) => {
+                        if let Some(hit) = r.hit(matches) {
                             return Ok(hit);
                         }
-                        if self.util.is_valid_number(&p.number) {
-                            (p.reading(invalid), Some(stripped))
+                        if r.is_valid(self.util) {
+                            (r.reading(invalid), Some(stripped))
                         } else {
                             (invalid(), None)
                         }
@@ -402,48 +428,69 @@ impl Normaliser for LibPhoneNormaliser {
             && let Some(rest) = s.strip_prefix(prefix)
             && let Some(rest) = prepare(rest)
             && read_without_prefix != Some(&*rest)
-            && let Some(p) = self.parsed(&rest)
-            && let Some(e164) = p.e164
+            && let literal = self.literal().e164(&rest)
+            // Read literally as the first reading (a valid number), libphonenumber reads it
+            // as that number too: no second reading.
+            && literal != Some(*first)
+            && let Some(r) = self.read_form(&rest, literal)
+            && let Some(e164) = r.e164
             && e164 != *first
         {
             if matches(&e164) {
-                return Ok(external(e164, &p.number));
+                return Ok(r.external(e164));
             }
-            if self.util.is_valid_number(&p.number) {
-                readings.push(external(e164, &p.number));
+            if r.is_valid(self.util) {
+                readings.push(r.external(e164));
             }
         }
         Err(readings)
     }
 }
 
-/// A string parsed by libphonenumber (not validated) and its E.164 form, if it has one.
+/// One form of a PBX number as libphonenumber reads it: parsed, or taken literally where that
+/// is the same (a literal reading that is a valid number, see `Literal`).
 struct Parsed {
-    number: PhoneNumber,
+    /// libphonenumber's parse; `None` for a literal reading (digits only: no extension).
+    number: Option<PhoneNumber>,
+    /// The E.164 form, if it has one.
     e164: Option<E164>,
+    /// Whether the number is valid, when already known.
+    valid: Option<bool>,
 }
 
 impl Parsed {
     /// The reading, if `matches` accepts it.
     fn hit(&self, matches: &mut dyn FnMut(&E164) -> bool) -> Option<Number> {
         let e164 = self.e164?;
-        matches(&e164).then(|| external(e164, &self.number))
+        matches(&e164).then(|| self.external(e164))
+    }
+
+    /// `e164` with this form's extension.
+    fn external(&self, e164: E164) -> Number {
+        Number::External {
+            e164,
+            extension: self
+                .number
+                .as_ref()
+                .and_then(|n| n.extension.clone())
+                .filter(|e| !e.is_empty()),
+        }
+    }
+
+    fn is_valid(&self, util: &PhoneNumberUtil) -> bool {
+        self.valid.unwrap_or_else(|| {
+            self.number
+                .as_ref()
+                .is_some_and(|n| util.is_valid_number(n))
+        })
     }
 
     /// The reading of a valid number.
     fn reading(self, invalid: impl FnOnce() -> Number) -> Number {
         match self.e164 {
-            Some(e164) => external(e164, &self.number),
+            Some(e164) => self.external(e164),
             None => invalid(),
         }
-    }
-}
-
-/// A number as a reading.
-fn external(e164: E164, n: &PhoneNumber) -> Number {
-    Number::External {
-        e164,
-        extension: n.extension.clone().filter(|e| !e.is_empty()),
     }
 }
 
@@ -451,7 +498,50 @@ impl LibPhoneNormaliser {
     fn parsed(&self, s: &str) -> Option<Parsed> {
         let number = self.util.parse(s, Some(self.region)).ok()?;
         let e164 = E164::parse(&self.util.format(&number, PhoneNumberFormat::E164)).ok();
-        Some(Parsed { number, e164 })
+        Some(Parsed {
+            number: Some(number),
+            e164,
+            valid: None,
+        })
+    }
+
+    /// A prepared form of a PBX number as libphonenumber reads it; `literal` is its literal
+    /// reading. A literal reading that is a valid number is taken without a parse; an invalid
+    /// one spares the validation of a parse that gives the same number.
+    fn read_form(&self, s: &str, literal: Option<E164>) -> Option<Parsed> {
+        let validity = literal.and_then(|e| self.validity(&e));
+        if let (Some(e164), Some(true)) = (literal, validity) {
+            return Some(Parsed {
+                number: None,
+                e164: Some(e164),
+                valid: Some(true),
+            });
+        }
+        let mut parsed = self.parsed(s)?;
+        if validity.is_some() && parsed.e164 == literal {
+            parsed.valid = validity;
+        }
+        Some(parsed)
+    }
+
+    /// Whether `e164` is a valid number, asked of the metadata without parsing a string: with
+    /// the country code and national number libphonenumber's parse gives `+` and its digits
+    /// (calling codes are prefix-free, so a code the metadata knows splits the digits as ours
+    /// does; one it does not know is invalid either way). Not known (`None`) when the national
+    /// number starts with `0`: parse keeps such zeros in fields of their own.
+    fn validity(&self, e164: &E164) -> Option<bool> {
+        let cc = e164.country_calling_code()?;
+        let cc_len = cc.checked_ilog10().map_or(1, |l| l as usize + 1);
+        let nsn = e164.digits().get(cc_len..)?;
+        if nsn.is_empty() || nsn.starts_with('0') {
+            return None;
+        }
+        let number = PhoneNumber {
+            country_code: i32::from(cc),
+            national_number: nsn.parse().ok()?,
+            ..PhoneNumber::default()
+        };
+        Some(self.util.is_valid_number(&number))
     }
 }
 
@@ -587,6 +677,82 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
+
+    /// `validity` (a number built from the digits, not parsed) answers as libphonenumber's
+    /// validation of the same number parsed, for numbers near every region's example numbers,
+    /// valid and not; for national numbers starting with `0` it does not answer.
+    #[test]
+    fn validity_without_a_parse_is_libphonenumbers() {
+        use rand::{Rng, SeedableRng};
+        let n = de();
+        let util = util().unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+        let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+        // In a fixed order, so that every run checks the same numbers.
+        let mut regions: Vec<Region> = util.get_supported_regions().collect();
+        regions.sort_by_key(|r| format!("{r:?}"));
+        for region in regions {
+            let mut kinds: Vec<_> = util
+                .get_supported_types_for_region(region)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            kinds.sort_by_key(|k| format!("{k:?}"));
+            for kind in kinds {
+                let Ok(example) = util.get_example_number_for_type_and_region(region, kind) else {
+                    continue;
+                };
+                let digits = util.format(&example, PhoneNumberFormat::E164)[1..].to_owned();
+                for _ in 0..16 {
+                    let mut d = digits.clone();
+                    let cut = rng.random_range(0..=3usize.min(d.len() - 2));
+                    d.truncate(d.len() - cut);
+                    for _ in 0..rng.random_range(0..=cut + 1) {
+                        d.push(char::from(b'0' + rng.random_range(0..10u8)));
+                    }
+                    let Some(e164) = E164::from_digit_parts(&[&d]) else {
+                        continue;
+                    };
+                    // The same number parsed (some countries rewrite a national number after
+                    // the country code: Madagascar's +261 2021234 parses as +261 202021234).
+                    let Some(parsed) = util
+                        .parse(e164.as_str(), None)
+                        .ok()
+                        .filter(|p| util.format(p, PhoneNumberFormat::E164) == e164.as_str())
+                        .map(|p| util.is_valid_number(&p))
+                    else {
+                        continue;
+                    };
+                    match n.validity(&e164) {
+                        Some(v) => {
+                            assert_eq!(v, parsed, "{e164}");
+                            if v { valid += 1 } else { invalid += 1 }
+                        }
+                        None => unknown += 1,
+                    }
+                }
+            }
+        }
+        assert!(
+            valid > 5_000 && invalid > 8_000,
+            "{valid} valid, {invalid} invalid"
+        );
+        // Italy's and Gabon's numbers keep their leading zeros: left to parse.
+        assert!(unknown > 50, "{unknown} not known");
+    }
+
+    /// A literal reading that is not a valid number is no reading: libphonenumber rewrites
+    /// Madagascar's 7-digit national numbers after the country code.
+    #[test]
+    fn an_unknown_caller_whose_literal_reading_is_invalid_is_parsed() {
+        let n = de();
+        let readings = n.pbx_readings("+2612021234");
+        assert_eq!(readings, vec![ext("+261202021234", None)]);
+        assert_eq!(
+            n.pbx_first_match("+2612021234", &mut |_| false),
+            Err(readings)
+        );
+    }
 
     fn de() -> LibPhoneNormaliser {
         LibPhoneNormaliser::new(DialingRules::default()).unwrap()
