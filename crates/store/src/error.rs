@@ -41,6 +41,17 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    /// The walk of the record cache a start reads it with failed (it has a connection of its
+    /// own, see `RecordStore::stream_stored`).
+    #[error("database error while {context}: {source}")]
+    Walk {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
     /// Applying the embedded schema migrations failed.
     #[error("could not apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),

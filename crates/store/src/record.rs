@@ -53,11 +53,11 @@ pub struct CachedRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Cached records as a start reads them: a batch of rows that SQLite put into one JSON array
+/// Cached records as a start reads them: a batch of rows as one JSON array
 /// (`[[object_type, sf_id, name, fields, phones, system_modstamp(, deleted)], ...]`; the
 /// deleted flag only in [`RecordStore::stream_changed_since`]), so that a million
-/// records cross from SQLite in a few hundred values instead of a million rows, and are
-/// decoded beside the read ([`StoredBatch::decode`]) instead of in it.
+/// records cross to the build threads in a few hundred values instead of a million rows, and
+/// are decoded beside the read ([`StoredBatch::decode`]) instead of in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBatch {
     /// The JSON array.
@@ -289,7 +289,9 @@ pub trait RecordStore: Send + Sync {
     ) -> impl Stream<Item = Result<CachedRecord, StoreError>> + Send + '_;
 
     /// [`RecordStore::stream_records`] for a start: the records not deleted, in batches of
-    /// up to `batch` records, not decoded yet.
+    /// up to `batch` records, not decoded yet, in the order they were first stored. One
+    /// consistent state of the cache, read ahead of the consumer; dropping the stream stops
+    /// the read.
     fn stream_stored(
         &self,
         instance: InstanceId,

@@ -230,7 +230,7 @@ async fn a_start_reads_names_and_fields_with_quotes_and_umlauts_as_written() {
     let (_dir, store) = common::store().await;
     let sales = common::instance(&store, "Sales").await;
     let mut odd = contact(1, t(3));
-    odd.name = "Jürgen \"JJ\" O'Brien \\ Müller\u{1F4DE}".into();
+    odd.name = "Jürgen \"JJ\" O'Brien \\ Müller\u{1F4DE}\t\u{1}".into();
     odd.fields
         .insert("Title".into(), json!("Leiter \"Einkauf\"\n2. Etage"));
     odd.fields.insert("Owner".into(), json!({"Name": "Zoë"}));
@@ -244,6 +244,45 @@ async fn a_start_reads_names_and_fields_with_quotes_and_umlauts_as_written() {
     let batches = stored_batches(&store, sales.id, 2_000).await;
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].decode().unwrap(), vec![odd, plain]);
+}
+
+/// The read runs ahead of its reader on a thread of its own: a sync writes beside it, it sees
+/// the cache as it was when it began, and a reader that stops early stops it.
+#[tokio::test]
+async fn a_start_reads_one_state_of_the_cache_while_a_sync_writes() {
+    let (_dir, store) = common::store().await;
+    let sales = common::instance(&store, "Sales").await;
+    let records: Vec<Record> = (0..3_000).map(|n| contact(n, t(3))).collect();
+    store.upsert_records(sales.id, &records).await.unwrap();
+    let mut stream = std::pin::pin!(store.stream_stored(sales.id, 100));
+    let first = stream.try_next().await.unwrap().unwrap();
+    assert_eq!(first.decode().unwrap(), records[..100].to_vec());
+    // Written while the read is under way (and the read holds the rest of its batches).
+    let later: Vec<Record> = (5_000..5_010).map(|n| contact(n, t(4))).collect();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.upsert_records(sales.id, &later),
+    )
+    .await
+    .expect("a write beside the read is not held up")
+    .unwrap();
+    let mut read = first.decode().unwrap();
+    while let Some(batch) = stream.try_next().await.unwrap() {
+        read.extend(batch.decode().unwrap());
+    }
+    assert_eq!(read, records);
+    // A reader that stops after one batch, then a full read again: all rows, in the order
+    // they were first stored.
+    {
+        let mut stopped = std::pin::pin!(store.stream_stored(sales.id, 100));
+        stopped.try_next().await.unwrap().unwrap();
+    }
+    let all: Vec<Record> = stored_batches(&store, sales.id, 2_000)
+        .await
+        .iter()
+        .flat_map(|b| b.decode().unwrap())
+        .collect();
+    assert_eq!(all, [records, later].concat());
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod outbox;
 mod record;
 mod sync_state;
 mod user;
+mod walk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

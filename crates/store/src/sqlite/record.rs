@@ -229,20 +229,7 @@ impl RecordStore for SqliteStore {
         instance: InstanceId,
         batch: usize,
     ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_ {
-        // sqlx hands rows over one at a time between its worker thread and the reader, ~10 us
-        // each: SQLite joins a batch into one JSON array instead, walking the rowid (`+` keeps
-        // the planner off the unique index, which would need a sort). The JSON columns go in
-        // as they are (only serde_json writes them; the decode checks them all the same):
-        // `json()` would parse and print each one again.
-        const SQL: &str = "SELECT max(id), '[' || group_concat('[' || json_quote(object_type) \
-                           || ',' || json_quote(sf_id) || ',' || json_quote(name) || ',' \
-                           || fields || ',' || phones || ',' \
-                           || ifnull(system_modstamp, 'null') || ']', ',') || ']' \
-                           FROM (SELECT id, object_type, sf_id, name, fields, phones, \
-                           system_modstamp FROM records \
-                           WHERE +instance_id = ?1 AND deleted = 0 AND id > ?2 \
-                           ORDER BY id LIMIT ?3)";
-        self.batches(SQL, instance, i64::MIN, batch, "reading records")
+        super::walk::stored_batches(self.data_dir.join(super::DB_FILE), instance, batch)
     }
 
     async fn deleted_record_keys(
