@@ -105,6 +105,10 @@ struct MemoryArgs {
     /// noisy on a shared machine, so several starts give its spread.
     #[arg(long, default_value_t = 4)]
     starts: usize,
+    /// Of those, starts from the record cache alone (the snapshot removed before each): what
+    /// the first start after an upgrade, changed dialing rules or a damaged snapshot costs.
+    #[arg(long, default_value_t = 1)]
+    cache_starts: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -333,8 +337,12 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
             // later ones (after a clean shutdown) take index and cards from the snapshot.
             let mut from_cache = Vec::new();
             let mut from_snapshot = Vec::new();
-            for _ in 0..a.starts.max(2) {
+            let cache_starts = a.cache_starts.max(1);
+            for start in 0..a.starts.max(cache_starts + 1) {
                 let snapshot = dir.path().join("snapshots");
+                if start < cache_starts && snapshot.exists() {
+                    std::fs::remove_dir_all(&snapshot)?;
+                }
                 let had = std::fs::read_dir(&snapshot).is_ok_and(|mut d| d.next().is_some());
                 let (t, _) = cached_start(rt, dir.path(), built.numbers, had).await?;
                 if had {

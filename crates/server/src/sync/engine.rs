@@ -324,6 +324,7 @@ async fn build_batches(
         .index
         .write()
         .reserve(expected, expected.saturating_add(expected / 2));
+    parts.cards.reserve(expected);
     let (tx, rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let stored_current = Arc::new(std::sync::OnceLock::new());
