@@ -184,6 +184,18 @@ impl E164 {
         let three = num(3)?;
         THREE_DIGIT_CODES.binary_search(&three).ok().map(|_| three)
     }
+
+    /// The digits after the country calling code ([`E164::country_calling_code`]), as written
+    /// (leading zeros kept); `None` when the code is not assigned.
+    pub fn national_digits(&self) -> Option<&str> {
+        let cc = self.country_calling_code()?;
+        let cc_len = match cc {
+            0..10 => 1,
+            10..100 => 2,
+            _ => 3,
+        };
+        self.digits().get(cc_len..)
+    }
 }
 
 /// Two-digit country calling codes (ITU-T E.164 list of assigned codes).
@@ -338,6 +350,16 @@ mod tests {
         assert_eq!(cc("+80012345678"), Some(800));
         assert_eq!(cc("+2812345"), None);
         assert_eq!(cc("+42"), None);
+    }
+
+    #[test]
+    fn national_digits_follow_the_calling_code() {
+        let nsn = |s: &str| E164::parse(s).unwrap().national_digits().map(str::to_owned);
+        assert_eq!(nsn("+4930123456").as_deref(), Some("30123456"));
+        assert_eq!(nsn("+14155551212").as_deref(), Some("4155551212"));
+        assert_eq!(nsn("+390612345678").as_deref(), Some("0612345678"));
+        assert_eq!(nsn("+35312345678").as_deref(), Some("12345678"));
+        assert_eq!(nsn("+2812345"), None);
     }
 
     #[test]

@@ -177,9 +177,7 @@ fn bare_national(s: &str, trunk: &str, cc: &str, idd: Option<&str>) -> bool {
 /// found; Italy's numbers keep theirs, at the price of a parse).
 fn international(digits: &str) -> Option<E164> {
     let e164 = E164::from_digit_parts(&[digits])?;
-    let cc = e164.country_calling_code()?;
-    let cc_len = cc.checked_ilog10().map_or(1, |l| l as usize + 1);
-    match e164.digits().as_bytes().get(cc_len) {
+    match e164.national_digits()?.as_bytes().first() {
         Some(b'0') | None => None,
         Some(_) => Some(e164),
     }

@@ -362,30 +362,35 @@ impl Normaliser for LibPhoneNormaliser {
         // digits). Unless the written form is parsed as another record's number (the first
         // reading then), or has no E.164 form (then there is no second reading).
         let stripped = prepared.strip_prefix(prefix).filter(|_| !prefix.is_empty());
-        let mut written = None;
-        if let Some(e164) = stripped
+        let stripped_literal = stripped
             .filter(|&st| s.strip_prefix(prefix).and_then(prepare).as_deref() == Some(st))
-            .and_then(|st| self.literal().e164(st))
-            && matches(&e164)
-        {
-            let parsed = self.parsed(&prepared);
-            let other = parsed
-                .as_ref()
-                .filter(|p| p.e164.is_some() && p.e164 != literal);
-            if let Some(hit) = other.and_then(|p| p.hit(matches)) {
-                return Ok(hit);
-            }
-            if parsed.as_ref().is_none_or(|p| p.e164.is_some()) {
-                // `matches` was last asked about this number.
-                if other.is_some() {
-                    matches(&e164);
+            .and_then(|st| self.literal().e164(st));
+        // A number `matches` refused already: not asked again below.
+        let mut no_record = None;
+        let mut written = None;
+        if let Some(e164) = stripped_literal {
+            if matches(&e164) {
+                let parsed = self.parsed(&prepared);
+                let other = parsed
+                    .as_ref()
+                    .filter(|p| p.e164.is_some() && p.e164 != literal);
+                if let Some(hit) = other.and_then(|p| p.hit(matches)) {
+                    return Ok(hit);
                 }
-                return Ok(Number::External {
-                    e164,
-                    extension: None,
-                });
+                if parsed.as_ref().is_none_or(|p| p.e164.is_some()) {
+                    // `matches` was last asked about this number.
+                    if other.is_some() {
+                        matches(&e164);
+                    }
+                    return Ok(Number::External {
+                        e164,
+                        extension: None,
+                    });
+                }
+                written = Some(parsed);
+            } else {
+                no_record = Some(e164);
             }
-            written = Some(parsed);
         }
         // The first reading: as written when that is valid, else without the prefix.
         let written = match written {
@@ -409,7 +414,9 @@ impl Normaliser for LibPhoneNormaliser {
                 Some(stripped) => match self.read_form(stripped, self.literal().e164(stripped)) {
                     None => (invalid(), None),
                     Some(r) => {
-                        if let Some(hit) = r.hit(matches) {
+                        if r.e164 != no_record
+                            && let Some(hit) = r.hit(matches)
+                        {
                             return Ok(hit);
                         }
                         if r.is_valid(self.util) {
@@ -531,8 +538,7 @@ impl LibPhoneNormaliser {
     /// number starts with `0`: parse keeps such zeros in fields of their own.
     fn validity(&self, e164: &E164) -> Option<bool> {
         let cc = e164.country_calling_code()?;
-        let cc_len = cc.checked_ilog10().map_or(1, |l| l as usize + 1);
-        let nsn = e164.digits().get(cc_len..)?;
+        let nsn = e164.national_digits()?;
         if nsn.is_empty() || nsn.starts_with('0') {
             return None;
         }
