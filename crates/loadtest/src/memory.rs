@@ -362,7 +362,7 @@ pub async fn read_batches_only(dir: &std::path::Path) -> anyhow::Result<(Duratio
     let mut bytes = 0;
     let mut stream = std::pin::pin!(store.stream_stored(instance, 2_000));
     while let Some(batch) = stream.try_next().await? {
-        bytes += batch.json.len();
+        bytes += batch.text_len();
     }
     Ok((started.elapsed(), bytes))
 }

@@ -44,10 +44,19 @@ fn contact(i: usize) -> Value {
 }
 
 fn batch() -> StoredBatch {
-    let rows: Vec<Value> = (0..BATCH).map(contact).collect();
-    StoredBatch {
-        json: serde_json::to_string(&rows).unwrap(),
+    let mut batch = StoredBatch::default();
+    for row in (0..BATCH).map(contact) {
+        let text = |i: usize| match &row[i] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        batch.push(
+            [&text(0), &text(1), &text(2), &text(3), &text(4)],
+            row[5].as_i64(),
+            false,
+        );
     }
+    batch
 }
 
 /// The fields a Contact card reads with the default layout, and the address country.

@@ -53,89 +53,184 @@ pub struct CachedRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Cached records as a start reads them: a batch of rows as one JSON array
-/// (`[[object_type, sf_id, name, fields, phones, system_modstamp(, deleted)], ...]`; the
-/// deleted flag only in [`RecordStore::stream_changed_since`]), so that a million
-/// records cross to the build threads in a few hundred values instead of a million rows, and
-/// are decoded beside the read ([`StoredBatch::decode`]) instead of in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Cached records as a start reads them: a batch of rows whose text columns (`object_type`,
+/// `sf_id`, `name`, and `fields` and `phones` as the JSON text they are stored as) lie one
+/// after another in one string, so that a million records cross to the build threads in a few
+/// hundred values instead of a million rows, and are decoded beside the read
+/// ([`StoredBatch::rows`]) instead of in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredBatch {
-    /// The JSON array.
-    pub json: String,
+    text: String,
+    rows: Vec<RowSpan>,
+}
+
+/// Where a row's columns end in [`StoredBatch::text`] (each starts where the one before ends,
+/// the first where the row before ends), and its other columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RowSpan {
+    ends: [usize; 5],
+    system_modstamp: Option<i64>,
+    deleted: bool,
 }
 
 impl StoredBatch {
+    /// An empty batch with room for `rows` rows of `text` bytes in all.
+    pub fn with_capacity(text: usize, rows: usize) -> Self {
+        Self {
+            text: String::with_capacity(text),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends a row: `object_type`, `sf_id`, `name`, `fields` (a JSON object) and `phones`
+    /// (a JSON array of [`StoredPhone`]) as stored, then `system_modstamp` in epoch
+    /// milliseconds and whether the row is marked deleted.
+    pub fn push(&mut self, columns: [&str; 5], system_modstamp: Option<i64>, deleted: bool) {
+        let mut ends = [0; 5];
+        for (end, column) in ends.iter_mut().zip(columns) {
+            self.text.push_str(column);
+            *end = self.text.len();
+        }
+        self.rows.push(RowSpan {
+            ends,
+            system_modstamp,
+            deleted,
+        });
+    }
+
+    /// A batch of `records` as the store hands them over (for tests and benchmarks).
+    pub fn from_records(records: &[Record]) -> Result<Self, StoreError> {
+        let mut batch = Self::default();
+        for r in records {
+            let (fields, phones) = (json_text(&r.fields)?, json_text(&r.phones)?);
+            batch.push(
+                [&r.object_type, &r.sf_id, &r.name, &fields, &phones],
+                r.system_modstamp.map(|t| t.timestamp_millis()),
+                false,
+            );
+        }
+        Ok(batch)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Bytes of text the batch holds.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// The records of the batch.
     pub fn decode(&self) -> Result<Vec<Record>, StoreError> {
         self.rows()?.iter().map(StoredRow::to_record).collect()
     }
 
     /// The rows of the batch, borrowed from its text: what a start reads, without allocating
-    /// the fields it does not look at (most of what decoding a million records costs).
+    /// the fields it does not look at (most of what decoding a million records costs). The
+    /// phones are decoded here; the fields when asked for ([`StoredRow::fields`]).
     pub fn rows(&self) -> Result<Vec<StoredRow<'_>>, StoreError> {
-        serde_json::from_str(&self.json).map_err(|e| StoreError::corrupt("cached records", e))
+        let mut start = 0;
+        self.rows
+            .iter()
+            .map(|span| {
+                let mut columns = [""; 5];
+                for (column, &end) in columns.iter_mut().zip(&span.ends) {
+                    *column = self.text.get(start..end).ok_or_else(|| {
+                        StoreError::corrupt("cached records", "a column outside its batch")
+                    })?;
+                    start = end;
+                }
+                let [object_type, sf_id, name, fields, phones] = columns;
+                Ok(StoredRow {
+                    object_type,
+                    sf_id,
+                    name,
+                    fields,
+                    phones: serde_json::from_str(phones)
+                        .map_err(|e| StoreError::corrupt("cached record phones", e))?,
+                    system_modstamp: span.system_modstamp,
+                    deleted: span.deleted,
+                })
+            })
+            .collect()
     }
 }
 
+/// A column's JSON text as the store writes it, for [`StoredBatch::from_records`].
+fn json_text<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid {
+        what: "record",
+        problem: e.to_string(),
+    })
+}
+
 /// One row of a [`StoredBatch`], borrowed from its text.
-#[derive(Debug, Deserialize)]
-pub struct StoredRow<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] &'a RawValue,
-    #[serde(borrow)] Vec<StoredPhone<'a>>,
-    Option<i64>,
-    #[serde(default)] bool,
-);
+#[derive(Debug)]
+pub struct StoredRow<'a> {
+    object_type: &'a str,
+    sf_id: &'a str,
+    name: &'a str,
+    fields: &'a str,
+    phones: Vec<StoredPhone<'a>>,
+    system_modstamp: Option<i64>,
+    deleted: bool,
+}
 
 impl<'a> StoredRow<'a> {
     /// The Salesforce object type.
-    pub fn object_type(&self) -> &str {
-        &self.0
+    pub fn object_type(&self) -> &'a str {
+        self.object_type
     }
 
     /// The Salesforce id.
-    pub fn sf_id(&self) -> &str {
-        &self.1
+    pub fn sf_id(&self) -> &'a str {
+        self.sf_id
     }
 
     /// The display name.
-    pub fn name(&self) -> &str {
-        &self.2
+    pub fn name(&self) -> &'a str {
+        self.name
     }
 
     /// The fields object as stored, as JSON text.
-    pub fn fields_json(&self) -> &'a RawValue {
-        self.3
+    pub fn fields_json(&self) -> &'a str {
+        self.fields
     }
 
     /// The fields, split at the top level (see [`RawFields`]).
     pub fn fields(&self) -> Result<RawFields<'a>, StoreError> {
-        RawFields::parse(self.3).map_err(|e| StoreError::corrupt("cached record fields", e))
+        serde_json::from_str(self.fields)
+            .map_err(|e| StoreError::corrupt("cached record fields", e))
     }
 
     /// The phone fields.
     pub fn phones(&self) -> &[StoredPhone<'a>] {
-        &self.4
+        &self.phones
     }
 
     /// Whether the record is marked deleted (only rows of
     /// [`RecordStore::stream_changed_since`] can be).
     pub fn deleted(&self) -> bool {
-        self.6
+        self.deleted
     }
 
     /// The row as an owned [`Record`].
     pub fn to_record(&self) -> Result<Record, StoreError> {
         Ok(Record {
-            object_type: self.0.clone().into_owned(),
-            sf_id: self.1.clone().into_owned(),
-            name: self.2.clone().into_owned(),
-            fields: serde_json::from_str(self.3.get())
+            object_type: self.object_type.to_owned(),
+            sf_id: self.sf_id.to_owned(),
+            name: self.name.to_owned(),
+            fields: serde_json::from_str(self.fields)
                 .map_err(|e| StoreError::corrupt("cached record fields", e))?,
-            phones: self.4.iter().map(StoredPhone::to_value).collect(),
-            system_modstamp: crate::time::opt_from_ms(self.5)?,
+            phones: self.phones.iter().map(StoredPhone::to_value).collect(),
+            system_modstamp: crate::time::opt_from_ms(self.system_modstamp)?,
         })
     }
 }

@@ -414,14 +414,8 @@ mod tests {
         let (typed, stored) = (parts("DE"), parts("DE"));
         typed.upsert(&records);
         assert!(stored.stored_numbers_current(&records, 64));
-        // As the record cache hands them to a start: one JSON array of rows.
-        let rows: Vec<_> = records
-            .iter()
-            .map(|r| json!([r.object_type, r.sf_id, r.name, r.fields, r.phones, null]))
-            .collect();
-        let batch = ctibridge_store::StoredBatch {
-            json: serde_json::to_string(&rows).unwrap(),
-        };
+        // As the record cache hands them to a start.
+        let batch = ctibridge_store::StoredBatch::from_records(&records).unwrap();
         stored.load_rows(&batch.rows().unwrap()).unwrap();
         assert_eq!(typed.index.number_count(), 4);
         assert_eq!(stored.index.number_count(), 4);
@@ -443,15 +437,8 @@ mod tests {
     fn a_row_loaded_again_replaces_the_records_numbers_and_card() {
         let mut records = records();
         let parts = parts("DE");
-        let batch = |records: &[Record]| ctibridge_store::StoredBatch {
-            json: serde_json::to_string(
-                &records
-                    .iter()
-                    .map(|r| json!([r.object_type, r.sf_id, r.name, r.fields, r.phones, null]))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap(),
-        };
+        let batch =
+            |records: &[Record]| ctibridge_store::StoredBatch::from_records(records).unwrap();
         parts.load_rows(&batch(&records).rows().unwrap()).unwrap();
         let contact = SalesforceId::parse("003000000000001").unwrap();
         let before = parts.cards.get(&contact);

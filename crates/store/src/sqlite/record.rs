@@ -73,38 +73,6 @@ fn encode(record: &Record) -> Result<Encoded<'_>, StoreError> {
     })
 }
 
-impl SqliteStore {
-    /// Batches of records as one JSON array each, read by `sql` (binds: instance, the key
-    /// the batch starts after, the batch size; columns: the batch's last key, the array),
-    /// each batch starting after the last key of the one before.
-    fn batches<'a>(
-        &'a self,
-        sql: &'static str,
-        instance: InstanceId,
-        after: i64,
-        batch: usize,
-        doing: &'static str,
-    ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + 'a {
-        let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-        futures::stream::try_unfold(Some(after), move |after| async move {
-            let Some(after) = after else {
-                return Ok(None);
-            };
-            let (last, json): (Option<i64>, Option<String>) = sqlx::query_as(sql)
-                .bind(instance.0)
-                .bind(after)
-                .bind(limit)
-                .fetch_one(self.pool())
-                .await
-                .map_err(StoreError::db(doing))?;
-            Ok(last.map(|last| {
-                let json = json.unwrap_or_default();
-                (StoredBatch { json }, Some(last))
-            }))
-        })
-    }
-}
-
 impl RecordStore for SqliteStore {
     async fn upsert_records(
         &self,
@@ -229,7 +197,8 @@ impl RecordStore for SqliteStore {
         instance: InstanceId,
         batch: usize,
     ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_ {
-        super::walk::stored_batches(self.data_dir.join(super::DB_FILE), instance, batch)
+        let path = self.data_dir.join(super::DB_FILE);
+        super::walk::batches(path, instance, super::walk::Rows::Stored, batch)
     }
 
     async fn deleted_record_keys(
@@ -266,21 +235,14 @@ impl RecordStore for SqliteStore {
         after: u64,
         batch: usize,
     ) -> impl Stream<Item = Result<StoredBatch, StoreError>> + Send + '_ {
-        // As `stream_stored`, with the deleted flag, walking the index on the generation: a
-        // row's generation is unique in its instance (each change bumps the counter once, see
-        // migration 0005), so the last one of a batch is where the next one starts.
-        const SQL: &str = "SELECT max(changed_generation), '[' || group_concat('[' \
-                           || json_quote(object_type) || ',' || json_quote(sf_id) || ',' \
-                           || json_quote(name) || ',' || fields || ',' || phones || ',' \
-                           || ifnull(system_modstamp, 'null') || ',' \
-                           || CASE deleted WHEN 0 THEN 'false' ELSE 'true' END || ']', ',') \
-                           || ']' \
-                           FROM (SELECT changed_generation, object_type, sf_id, name, fields, \
-                           phones, system_modstamp, deleted FROM records \
-                           WHERE instance_id = ?1 AND changed_generation > ?2 \
-                           ORDER BY changed_generation LIMIT ?3)";
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        self.batches(SQL, instance, after, batch, "reading changed records")
+        let path = self.data_dir.join(super::DB_FILE);
+        super::walk::batches(
+            path,
+            instance,
+            super::walk::Rows::ChangedSince(after),
+            batch,
+        )
     }
 
     async fn count_changed_since(
