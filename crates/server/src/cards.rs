@@ -7,7 +7,7 @@
 //! once per record (a million records would otherwise carry a million copies of "Owner").
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ctibridge_domain::SalesforceId;
@@ -204,6 +204,15 @@ pub struct Card {
 /// which no value keeps: [`CardValues::build`] turns it into a space).
 const SEP: char = '\u{1f}';
 
+/// Appends `s` with every [`SEP`] in it turned into a space (same length: both are ASCII).
+fn push_without_sep(text: &mut String, s: &str) {
+    if s.contains(SEP) {
+        text.extend(s.chars().map(|c| if c == SEP { ' ' } else { c }));
+    } else {
+        text.push_str(s);
+    }
+}
+
 /// One record's card as memory keeps it: the values in its layout's order, no labels, in one
 /// allocation (`name SEP value SEP value ...`, an empty value for an empty field).
 #[derive(Debug, Clone)]
@@ -265,12 +274,19 @@ impl CardValues {
         name: &str,
         values: impl Iterator<Item = Option<S>>,
     ) -> Self {
-        let mut text = String::with_capacity(name.len() + 8 * layout.fields.len());
-        text.extend(name.chars().map(|c| if c == SEP { ' ' } else { c }));
-        for v in values {
+        // Sized exactly, so that the box takes the string as it is (a start builds a million).
+        let values: Vec<Option<S>> = values.collect();
+        let len = name.len()
+            + values
+                .iter()
+                .map(|v| SEP.len_utf8() + v.as_ref().map_or(0, |v| v.as_ref().len()))
+                .sum::<usize>();
+        let mut text = String::with_capacity(len);
+        push_without_sep(&mut text, name);
+        for v in &values {
             text.push(SEP);
             if let Some(v) = v {
-                text.extend(v.as_ref().chars().map(|c| if c == SEP { ' ' } else { c }));
+                push_without_sep(&mut text, v.as_ref());
             }
         }
         Self {
@@ -343,11 +359,15 @@ impl CardValues {
     }
 }
 
+/// Cards by record id. foldhash (hashbrown's default): a start puts a million cards in, and
+/// std's SipHash was a noticeable part of that; the keys are the org's own ids.
+pub type CardMap = hashbrown::HashMap<SalesforceId, CardValues>;
+
 /// Cards by record id.
 #[derive(Debug, Default)]
 pub struct CardBook {
     layout: CardLayout,
-    cards: HashMap<SalesforceId, CardValues>,
+    cards: CardMap,
 }
 
 impl CardBook {
@@ -355,7 +375,7 @@ impl CardBook {
     pub fn with_layout(layout: CardLayout) -> Self {
         Self {
             layout,
-            cards: HashMap::new(),
+            cards: CardMap::new(),
         }
     }
 

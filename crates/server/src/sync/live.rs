@@ -2,14 +2,13 @@
 //! changes them in place: a lookup takes a read lock for a hash probe, a sync batch a write
 //! lock for a page of records, so neither waits long and no copy of the index is ever made.
 
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
 use ctibridge_phone::{Match, PhoneIndex};
 use ctibridge_store::{Record, StoreError, StoredRow};
 
-use crate::cards::{Card, CardLayout, CardValues};
+use crate::cards::{Card, CardLayout, CardMap, CardValues};
 
 use super::fields::{OBJECTS, country_of, number_context};
 
@@ -109,7 +108,7 @@ impl std::fmt::Debug for LiveIndex {
 /// built with.
 #[derive(Clone, Default)]
 pub struct LiveCards {
-    inner: Arc<RwLock<HashMap<SalesforceId, CardValues>>>,
+    inner: Arc<RwLock<CardMap>>,
     layout: Arc<RwLock<Arc<CardLayout>>>,
 }
 
@@ -181,11 +180,11 @@ impl LiveCards {
         self.len() == 0
     }
 
-    pub(super) fn write(&self) -> RwLockWriteGuard<'_, HashMap<SalesforceId, CardValues>> {
+    pub(super) fn write(&self) -> RwLockWriteGuard<'_, CardMap> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn read(&self) -> RwLockReadGuard<'_, HashMap<SalesforceId, CardValues>> {
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, CardMap> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 

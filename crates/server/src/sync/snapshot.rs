@@ -15,7 +15,7 @@
 //! with their number keys), the cards section, then a trailer: both sections' offsets (u64 LE)
 //! and a CRC-32 of everything before it. Header and entries are postcard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use ctibridge_phone::PhoneIndex;
 use serde::{Deserialize, Serialize};
 
 use super::live::LiveParts;
-use crate::cards::{CardLayout, CardValues};
+use crate::cards::{CardLayout, CardMap, CardValues};
 
 /// How often, at most, a running engine writes a new snapshot while records change.
 pub(crate) const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
@@ -180,7 +180,7 @@ pub(crate) fn write(
 fn write_all<W: Write>(
     out: &mut Crc32Writer<W>,
     index: &PhoneIndex,
-    cards: &HashMap<SalesforceId, CardValues>,
+    cards: &CardMap,
     header: &Header,
 ) -> std::io::Result<usize> {
     let encode = |e: postcard::Error| std::io::Error::other(e);
@@ -414,9 +414,9 @@ fn load_cards(
     section: (u64, u64, usize),
     cards: u64,
     layout: &CardLayout,
-) -> Option<(HashMap<SalesforceId, CardValues>, crc32fast::Hasher)> {
+) -> Option<(CardMap, crc32fast::Hasher)> {
     let n = usize::try_from(cards).ok()?;
-    let mut map = HashMap::with_capacity(n);
+    let mut map = CardMap::with_capacity(n);
     let (_, crc) = read_section(file, section, |bytes| {
         let (e, rest): (CardEntry<'_>, _) = postcard::take_from_bytes(bytes)?;
         let object = layout.object(e.object).ok_or(Step::Bad)?;
