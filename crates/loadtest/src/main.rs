@@ -329,7 +329,7 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
             );
             let (read, bytes) = memory::read_batches_only(dir.path()).await?;
             println!(
-                "  the connector's batched read alone (SQLite, nothing decoded): {:.2} s, {:.0} MB of JSON",
+                "  the connector's batched read alone (SQLite, nothing decoded): {:.2} s, {:.0} MB of column text",
                 read.as_secs_f64(),
                 mb(bytes as u64)
             );
