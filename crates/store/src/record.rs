@@ -163,8 +163,8 @@ impl StoredBatch {
     }
 }
 
-/// A column's JSON text as the store writes it, for [`StoredBatch::from_records`].
-fn json_text<T: Serialize>(value: &T) -> Result<String, StoreError> {
+/// A JSON column's text as the store writes it (a record's `fields` and `phones`).
+pub(crate) fn json_text<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Invalid {
         what: "record",
         problem: e.to_string(),

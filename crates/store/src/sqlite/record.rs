@@ -62,14 +62,10 @@ struct Encoded<'a> {
 fn encode(record: &Record) -> Result<Encoded<'_>, StoreError> {
     non_empty("record object type", &record.object_type)?;
     non_empty("record id", &record.sf_id)?;
-    let invalid = |e: serde_json::Error| StoreError::Invalid {
-        what: "record",
-        problem: e.to_string(),
-    };
     Ok(Encoded {
         record,
-        fields: serde_json::to_string(&record.fields).map_err(invalid)?,
-        phones: serde_json::to_string(&record.phones).map_err(invalid)?,
+        fields: crate::record::json_text(&record.fields)?,
+        phones: crate::record::json_text(&record.phones)?,
     })
 }
 
