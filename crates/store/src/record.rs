@@ -199,11 +199,6 @@ impl<'a> StoredRow<'a> {
         self.name
     }
 
-    /// The fields object as stored, as JSON text.
-    pub fn fields_json(&self) -> &'a str {
-        self.fields
-    }
-
     /// The fields, split at the top level (see [`RawFields`]).
     pub fn fields(&self) -> Result<RawFields<'a>, StoreError> {
         serde_json::from_str(self.fields)
