@@ -4,6 +4,10 @@
 //! small code, its name when short, where its numbers are); long names share one string and
 //! numbers one vector; the tables map a number to a slot number, inline for the usual number
 //! of one record. A hit reads a table entry and a slot: two cache misses.
+//!
+//! The owner may keep a value of its own with each record (the server keeps the caller card):
+//! by slot number, in a vector beside the slots, so that it comes and goes with the record
+//! without a table of its own keyed by id again.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -244,10 +248,15 @@ pub struct IndexedRecord<'a> {
 /// Numbers are keyed by [`E164::as_u64`]. A lookup costs one hash probe for the exact number
 /// plus at most four for switchboard bases, and allocates only the result (none on a miss).
 /// Writers need `&mut`; the server keeps the index behind a lock.
-pub struct PhoneIndex {
+///
+/// `P` is what the owner keeps with each record (see [`PhoneIndex::insert_in_with`]); a
+/// record's value is dropped when the record is removed or replaced.
+pub struct PhoneIndex<P = ()> {
     normaliser: Arc<dyn Normaliser>,
     hasher: DefaultHashBuilder,
     slots: Vec<Slot>,
+    /// The owner's value of each slot's record (`None` for a free slot or none given).
+    payloads: Vec<Option<P>>,
     free_slots: Vec<u32>,
     /// Slot numbers, hashed by their record's id.
     ids: HashTable<u32>,
@@ -268,10 +277,18 @@ pub struct PhoneIndex {
 impl PhoneIndex {
     /// An empty index that reads phone fields with `normaliser` (as [`NumberContext::Stored`]).
     pub fn new(normaliser: Arc<dyn Normaliser>) -> Self {
+        Self::carrying(normaliser)
+    }
+}
+
+impl<P> PhoneIndex<P> {
+    /// [`PhoneIndex::new`] for an index that keeps a `P` with each record.
+    pub fn carrying(normaliser: Arc<dyn Normaliser>) -> Self {
         Self {
             normaliser,
             hasher: DefaultHashBuilder::default(),
             slots: Vec::new(),
+            payloads: Vec::new(),
             free_slots: Vec::new(),
             ids: HashTable::new(),
             names: String::new(),
@@ -287,7 +304,7 @@ impl PhoneIndex {
 
     /// Removes every record (the normaliser stays).
     pub fn clear(&mut self) {
-        *self = Self::new(self.normaliser.clone());
+        *self = Self::carrying(self.normaliser.clone());
     }
 
     /// The normaliser the index reads numbers with; use the same one for PBX numbers.
@@ -304,6 +321,7 @@ impl PhoneIndex {
             slot_at(slots, s).map_or(0, |slot| hasher.hash_one(slot.id))
         });
         self.slots.reserve(records);
+        self.payloads.reserve(records);
         self.keys.reserve(numbers);
         self.exact
             .table
@@ -325,6 +343,19 @@ impl PhoneIndex {
         raw_numbers: &[S],
         country: Option<crate::CountryHint>,
     ) -> InsertSummary {
+        self.insert_in_with(record, raw_numbers, country, None)
+    }
+
+    /// [`PhoneIndex::insert_in`], keeping `payload` with the record (see
+    /// [`PhoneIndex::payload`]). A record without an external number is not indexed, and its
+    /// payload is dropped: nothing could find it.
+    pub fn insert_in_with<S: AsRef<str>>(
+        &mut self,
+        record: RecordRef,
+        raw_numbers: &[S],
+        country: Option<crate::CountryHint>,
+        payload: Option<P>,
+    ) -> InsertSummary {
         let ctx = country.map_or(NumberContext::Stored, NumberContext::StoredIn);
         let mut keys = std::mem::take(&mut self.scratch);
         keys.clear();
@@ -340,7 +371,7 @@ impl PhoneIndex {
                 Number::Internal(_) | Number::Invalid(_) => skipped += 1,
             }
         }
-        let summary = self.place(record, &mut keys, &bases, skipped);
+        let summary = self.place(record, &mut keys, &bases, skipped, payload);
         self.scratch = keys;
         summary
     }
@@ -354,6 +385,17 @@ impl PhoneIndex {
         record: RecordRef,
         numbers: &[(E164, S)],
     ) -> InsertSummary {
+        self.insert_e164_with(record, numbers, None)
+    }
+
+    /// [`PhoneIndex::insert_e164`], keeping `payload` with the record (as
+    /// [`PhoneIndex::insert_in_with`] does).
+    pub fn insert_e164_with<S: AsRef<str>>(
+        &mut self,
+        record: RecordRef,
+        numbers: &[(E164, S)],
+        payload: Option<P>,
+    ) -> InsertSummary {
         let mut keys = std::mem::take(&mut self.scratch);
         keys.clear();
         let mut bases = Vec::new();
@@ -366,7 +408,7 @@ impl PhoneIndex {
                 &mut bases,
             );
         }
-        let summary = self.place(record, &mut keys, &bases, 0);
+        let summary = self.place(record, &mut keys, &bases, 0, payload);
         self.scratch = keys;
         summary
     }
@@ -378,6 +420,7 @@ impl PhoneIndex {
         exact: &mut Vec<u64>,
         bases: &[u64],
         skipped: usize,
+        payload: Option<P>,
     ) -> InsertSummary {
         self.remove(&record.id);
         let summary = InsertSummary {
@@ -417,6 +460,9 @@ impl PhoneIndex {
                 if let Some(s) = self.slots.get_mut(n as usize) {
                     *s = slot;
                 }
+                if let Some(p) = self.payloads.get_mut(n as usize) {
+                    *p = payload;
+                }
                 n
             }
             None => {
@@ -427,6 +473,7 @@ impl PhoneIndex {
                     return InsertSummary::default();
                 }
                 self.slots.push(slot);
+                self.payloads.push(payload);
                 n
             }
         };
@@ -462,6 +509,9 @@ impl PhoneIndex {
         };
         let old = *slot;
         slot.object = FREE;
+        if let Some(p) = self.payloads.get_mut(number as usize) {
+            *p = None;
+        }
         self.free_slots.push(number);
         let start = old.keys_start as usize;
         let n_exact = usize::from(old.exact);
@@ -584,9 +634,48 @@ impl PhoneIndex {
         let mut keys = std::mem::take(&mut self.scratch);
         keys.clear();
         keys.extend_from_slice(exact);
-        let summary = self.place(record, &mut keys, bases, 0);
+        let summary = self.place(record, &mut keys, bases, 0, None);
         self.scratch = keys;
         summary
+    }
+
+    /// The value kept with the record `id`, if it is indexed with one.
+    pub fn payload(&self, id: &SalesforceId) -> Option<&P> {
+        let slot = self.ids.find(self.hasher.hash_one(id), |&s| {
+            slot_at(&self.slots, s).is_some_and(|slot| slot.id == *id)
+        })?;
+        self.payloads.get(*slot as usize)?.as_ref()
+    }
+
+    /// The values kept with the records, in the order of [`PhoneIndex::records`] (`None`
+    /// where a record has none).
+    pub fn payloads(&self) -> impl Iterator<Item = Option<&P>> + '_ {
+        self.slots
+            .iter()
+            .zip(&self.payloads)
+            .filter(|(slot, _)| slot.object != FREE)
+            .map(|(_, p)| p.as_ref())
+    }
+
+    /// Every value kept with a record, to change in place.
+    pub fn payloads_mut(&mut self) -> impl Iterator<Item = &mut P> + '_ {
+        self.payloads.iter_mut().flatten()
+    }
+
+    /// Gives the records, in the order of [`PhoneIndex::records`], the values `payloads`
+    /// holds, one each: how an index rebuilt by [`PhoneIndex::insert_keys`] gets back what
+    /// [`PhoneIndex::payloads`] gave. Hands `payloads` back, changing nothing, unless there
+    /// is one for every slot and no slot is free, as after `insert_keys` of distinct records
+    /// into an empty index.
+    pub fn set_payloads(&mut self, payloads: Vec<Option<P>>) -> Result<(), Vec<Option<P>>> {
+        if payloads.len() != self.slots.len()
+            || payloads.len() != self.ids.len()
+            || !self.free_slots.is_empty()
+        {
+            return Err(payloads);
+        }
+        self.payloads = payloads;
+        Ok(())
     }
 
     /// The record in slot `s`, as the lookup hands it out.
@@ -699,7 +788,7 @@ impl PhoneIndex {
     }
 }
 
-impl fmt::Debug for PhoneIndex {
+impl<P> fmt::Debug for PhoneIndex<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PhoneIndex")
             .field("records", &self.ids.len())
@@ -906,6 +995,64 @@ mod tests {
         assert!(copy.lookup(&e164("+49891234567")).is_empty());
         assert_eq!(copy.lookup(&e164("+41441234567"))[0].record.object, custom);
         assert_eq!(copy.lookup(&e164("+49309876123"))[0].record.name, long_name);
+    }
+
+    #[test]
+    fn a_records_value_comes_and_goes_with_it_and_follows_a_rebuild() {
+        let n: Arc<dyn Normaliser> =
+            Arc::new(crate::LibPhoneNormaliser::new(crate::DialingRules::default()).unwrap());
+        let mut original: PhoneIndex<String> = PhoneIndex::carrying(n.clone());
+        let ann = record(ObjectType::Contact, 1, "Ann");
+        let bob = record(ObjectType::Lead, 2, "Bob");
+        let cy = record(ObjectType::Account, 3, "Cy");
+        original.insert_in_with(ann.clone(), &["030 1234567"], None, Some("ann".into()));
+        original.insert_e164_with(
+            bob.clone(),
+            &[(e164("+4989123456"), "089 123456")],
+            Some("bob".into()),
+        );
+        original.insert_in_with(cy.clone(), &["+43 1 58800"], None, None);
+        // Without a number nothing could find the record: no value is kept for it.
+        let nobody = record(ObjectType::Contact, 4, "Nobody");
+        original.insert_in_with(nobody.clone(), &["n/a"], None, Some("lost".into()));
+        assert_eq!(original.payload(&nobody.id), None);
+        assert_eq!(original.payload(&ann.id).map(String::as_str), Some("ann"));
+        assert_eq!(original.payload(&cy.id), None);
+        // A replaced record keeps the new value; a removed one's goes, and its slot's next
+        // record does not inherit it.
+        original.insert_in_with(ann.clone(), &["030 7654321"], None, Some("ann 2".into()));
+        assert_eq!(original.payload(&ann.id).map(String::as_str), Some("ann 2"));
+        assert!(original.remove(&bob.id));
+        assert_eq!(original.payload(&bob.id), None);
+        let dee = record(ObjectType::Contact, 5, "Dee");
+        original.insert_in_with(dee.clone(), &["040 1234567"], None, None);
+        assert_eq!(original.payload(&dee.id), None);
+        for value in original.payloads_mut() {
+            value.push('!');
+        }
+        assert_eq!(original.payload(&ann.id).map(String::as_str), Some("ann 2!"));
+
+        // Rebuilt in the order of `records`, the values follow in the order of `payloads`.
+        let mut copy: PhoneIndex<String> = PhoneIndex::carrying(n.clone());
+        for r in original.records() {
+            let rref = RecordRef {
+                object: ObjectType::parse(r.object).unwrap(),
+                id: r.id,
+                name: r.name.to_owned(),
+            };
+            copy.insert_keys(rref, r.exact, r.bases);
+        }
+        let values: Vec<Option<String>> = original.payloads().map(|p| p.cloned()).collect();
+        assert_eq!(values.len(), original.len());
+        assert!(copy.set_payloads(values[1..].to_vec()).is_err());
+        assert!(copy.set_payloads(values).is_ok());
+        for id in [ann.id, cy.id, dee.id] {
+            assert_eq!(copy.payload(&id), original.payload(&id), "{id}");
+        }
+        // Once a slot is free, the order of the values is not the order of the slots.
+        copy.remove(&cy.id);
+        let values: Vec<Option<String>> = copy.payloads().map(|p| p.cloned()).collect();
+        assert!(copy.set_payloads(values).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use ctibridge_domain::{E164, ObjectType, SalesforceId};
-use ctibridge_phone::{Normaliser, PhoneIndex};
+use ctibridge_phone::Normaliser;
 use ctibridge_salesforce::{ApiUsage, SalesforceClient};
 use ctibridge_starface::rest::RestClient;
 use ctibridge_store::{
@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use super::export::{CONTACT_TAG, ExportCounts, Exporter};
 use super::fetch::{Api, Pager};
 use super::fields::{OBJECTS, ObjectPlan};
-use super::live::{LiveCards, LiveIndex, LiveParts};
+use super::live::LiveParts;
 use super::snapshot;
 use super::{SyncError, SyncTuning};
 use crate::admin::settings::{self as admin_settings, LiveSettings};
@@ -324,7 +324,6 @@ async fn build_batches(
         .index
         .write()
         .reserve(expected, expected.saturating_add(expected / 2));
-    parts.cards.reserve(expected);
     let (tx, rx) = tokio::sync::mpsc::channel(LOAD_QUEUE);
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let stored_current = Arc::new(std::sync::OnceLock::new());
@@ -910,13 +909,10 @@ impl Engine {
             .filter(|_| parts.import_contacts)
             .map(Exporter::new);
         let live = parts.publish.map(|publish| Live {
-            parts: LiveParts {
-                index: {
-                    let index = LiveIndex::new(PhoneIndex::new(parts.normaliser.clone()));
-                    index.set_priority(&settings.priority);
-                    index
-                },
-                cards: LiveCards::with_layout(settings.layout.clone()),
+            parts: {
+                let live = LiveParts::new(parts.normaliser.clone(), settings.layout.clone());
+                live.index.set_priority(&settings.priority);
+                live
             },
             samples: BTreeMap::new(),
             unreadable: BTreeMap::new(),
@@ -1076,7 +1072,7 @@ impl Engine {
             }
         };
         let started = std::time::Instant::now();
-        let (store, instance, normaliser) = (&self.store, self.instance, &self.normaliser);
+        let (store, instance) = (&self.store, self.instance);
         let live = self.live.as_mut()?;
         let parts = live.parts.clone();
         let read = tokio::task::spawn_blocking({
@@ -1085,8 +1081,7 @@ impl Engine {
         })
         .await;
         let forget = |live: &mut Live| {
-            *live.parts.index.write() = PhoneIndex::new(normaliser.clone());
-            live.parts.cards.write().clear();
+            live.parts.clear();
         };
         let (records, notes) = match read {
             Ok(Ok(Some(loaded))) => loaded,

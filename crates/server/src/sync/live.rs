@@ -1,28 +1,37 @@
 //! The phone index and caller cards of an instance as the ring path reads them while the sync
 //! changes them in place: a lookup takes a read lock for a hash probe, a sync batch a write
 //! lock for a page of records, so neither waits long and no copy of the index is ever made.
+//!
+//! A record's card is kept in the index, with the record (see [`PhoneIndex::payload`]): a
+//! card is only ever asked for by a record the index found, so a record without a number
+//! needs none, and a start fills one table of a million records, not two (the card table's
+//! inserts were a sixth of a start's CPU, see docs/PERFORMANCE.md). Index and cards change
+//! under one lock, together.
 
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ctibridge_domain::{E164, ObjectType, RecordRef, SalesforceId};
-use ctibridge_phone::{Match, PhoneIndex};
+use ctibridge_phone::{Match, Normaliser, PhoneIndex};
 use ctibridge_store::{Record, StoreError, StoredRow};
 
-use crate::cards::{Card, CardLayout, CardMap, CardValues};
+use crate::cards::{Card, CardLayout, CardValues};
 
 use super::fields::{OBJECTS, country_of, number_context};
+
+/// The phone index of an instance with the records' cards.
+type CardIndex = PhoneIndex<CardValues>;
 
 /// The phone index of an instance, shared between the sync (writer) and the ring path.
 #[derive(Clone)]
 pub struct LiveIndex {
-    inner: Arc<RwLock<PhoneIndex>>,
+    inner: Arc<RwLock<CardIndex>>,
     /// Which object wins when a number matches records of several (the admin's choice).
     priority: Arc<RwLock<Arc<[ObjectType]>>>,
 }
 
 impl LiveIndex {
     /// Shares `index`.
-    pub fn new(index: PhoneIndex) -> Self {
+    fn new(index: CardIndex) -> Self {
         Self {
             inner: Arc::new(RwLock::new(index)),
             priority: Arc::new(RwLock::new(Arc::from(OBJECTS.to_vec()))),
@@ -87,11 +96,11 @@ impl LiveIndex {
         self.len() == 0
     }
 
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, PhoneIndex> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, CardIndex> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, PhoneIndex> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, CardIndex> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -104,30 +113,22 @@ impl std::fmt::Debug for LiveIndex {
     }
 }
 
-/// The caller cards of an instance, shared like [`LiveIndex`], with the layout new cards are
+/// The caller cards of an instance (kept in its [`LiveIndex`]), with the layout new cards are
 /// built with.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LiveCards {
-    inner: Arc<RwLock<CardMap>>,
+    inner: Arc<RwLock<CardIndex>>,
     layout: Arc<RwLock<Arc<CardLayout>>>,
 }
 
 impl LiveCards {
-    /// No cards yet; new ones follow `layout`.
-    pub fn with_layout(layout: Arc<CardLayout>) -> Self {
-        Self {
-            inner: Arc::default(),
-            layout: Arc::new(RwLock::new(layout)),
-        }
-    }
-
-    /// The card of a record, with its labels (made now: the lock is not held while the
-    /// caller uses it).
+    /// The card of an indexed record, with its labels (made now: the lock is not held while
+    /// the caller uses it).
     pub fn get(&self, id: &SalesforceId) -> Option<Card> {
         self.inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
+            .payload(id)
             .map(CardValues::render)
     }
 
@@ -149,8 +150,8 @@ impl LiveCards {
             }
             *current = layout.clone();
         }
-        let mut book = self.write();
-        for card in book.values_mut() {
+        let mut index = self.write();
+        for card in index.payloads_mut() {
             // Every card moves, also where the fields are the same: the old layout is freed.
             if let Some(new) = layout.object(card.layout().object()) {
                 *card = card.relayout(new);
@@ -159,20 +160,14 @@ impl LiveCards {
         true
     }
 
-    /// Room for `records` cards in all, so that a load of the whole cache does not move the
-    /// book while it grows (a million cards moved ~20 times, on fresh pages each time).
-    pub fn reserve(&self, records: usize) {
-        let mut book = self.write();
-        let more = records.saturating_sub(book.len());
-        book.reserve(more);
-    }
-
     /// Number of cards.
     pub fn len(&self) -> usize {
         self.inner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .payloads()
+            .flatten()
+            .count()
     }
 
     /// Whether there are none.
@@ -180,12 +175,8 @@ impl LiveCards {
         self.len() == 0
     }
 
-    pub(super) fn write(&self) -> RwLockWriteGuard<'_, CardMap> {
+    fn write(&self) -> RwLockWriteGuard<'_, CardIndex> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(super) fn read(&self) -> RwLockReadGuard<'_, CardMap> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The layout itself, to change it without moving the cards (what a reader can see for
@@ -223,6 +214,16 @@ pub(crate) struct LiveParts {
 }
 
 impl LiveParts {
+    /// An empty index that reads numbers with `normaliser`, and cards that follow `layout`.
+    pub fn new(normaliser: Arc<dyn Normaliser>, layout: Arc<CardLayout>) -> Self {
+        let index = LiveIndex::new(PhoneIndex::carrying(normaliser));
+        let cards = LiveCards {
+            inner: index.inner.clone(),
+            layout: Arc::new(RwLock::new(layout)),
+        };
+        Self { index, cards }
+    }
+
     /// Indexes records (replacing what was indexed for their ids) and refreshes their cards.
     pub fn upsert(&self, records: &[Record]) {
         // Cards and numbers are worked out before either lock is taken.
@@ -309,47 +310,35 @@ impl LiveParts {
         Ok(())
     }
 
-    /// Puts prepared records into the index, then their cards into the book.
+    /// Puts prepared records with their cards into the index.
     fn apply(&self, prepared: Vec<Prepared<'_>>) {
-        let mut cards = Vec::with_capacity(prepared.len());
-        {
-            let mut index = self.index.write();
-            for (rref, numbers, card) in prepared {
-                cards.push((rref.id, card));
-                match numbers {
-                    Numbers::Typed(raws, country) => index.insert_in(rref, &raws, country),
-                    Numbers::Stored(numbers) => index.insert_e164(rref, &numbers),
-                };
-            }
-        }
-        let mut book = self.cards.write();
-        for (id, card) in cards {
-            match card {
-                Some(card) => book.insert(id, card),
-                None => book.remove(&id),
+        let mut index = self.index.write();
+        for (rref, numbers, card) in prepared {
+            match numbers {
+                Numbers::Typed(raws, country) => index.insert_in_with(rref, &raws, country, card),
+                Numbers::Stored(numbers) => index.insert_e164_with(rref, &numbers, card),
             };
         }
     }
 
     /// Forgets records.
     pub fn remove(&self, ids: &[SalesforceId]) {
-        {
-            let mut index = self.index.write();
-            for id in ids {
-                index.remove(id);
-            }
-        }
-        let mut book = self.cards.write();
+        let mut index = self.index.write();
         for id in ids {
-            book.remove(id);
+            index.remove(id);
         }
+    }
+
+    /// Forgets every record and card (the layout stays).
+    pub fn clear(&self) {
+        self.index.write().clear();
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
-    use ctibridge_phone::{DialingRules, LibPhoneNormaliser, Normaliser};
+    use ctibridge_phone::{DialingRules, LibPhoneNormaliser};
     use ctibridge_store::PhoneValue;
     use serde_json::json;
 
@@ -361,10 +350,7 @@ mod tests {
             ..DialingRules::default()
         };
         let n: Arc<dyn Normaliser> = Arc::new(LibPhoneNormaliser::new(rules).unwrap());
-        LiveParts {
-            index: LiveIndex::new(PhoneIndex::new(n)),
-            cards: LiveCards::with_layout(Arc::new(CardLayout::default())),
-        }
+        LiveParts::new(n, Arc::new(CardLayout::default()))
     }
 
     /// Records as the sync stores them: each value with its E.164 form under German rules.

@@ -12,8 +12,11 @@
 //! when index and cards are the stored records (plus records the panel just created).
 //!
 //! Layout: `MAGIC`, the header's length (u32 LE) and the header, the index section (records
-//! with their number keys), the cards section, then a trailer: both sections' offsets (u64 LE)
-//! and a CRC-32 of everything before it. Header and entries are postcard.
+//! with their number keys), the cards section (each record's card or none, in the order of the
+//! index section), then a trailer: both sections' offsets (u64 LE) and a CRC-32 of everything
+//! before it. Header and entries are postcard. A snapshot of another format version is not
+//! used, like one of other records (version 1 kept cards by id, also of records without a
+//! number).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,13 +28,16 @@ use ctibridge_phone::PhoneIndex;
 use serde::{Deserialize, Serialize};
 
 use super::live::LiveParts;
-use crate::cards::{CardLayout, CardMap, CardValues};
+use crate::cards::{CardLayout, CardValues};
 
 /// How often, at most, a running engine writes a new snapshot while records change.
 pub(crate) const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The file's first bytes; the digit is the format version.
-const MAGIC: &[u8; 16] = b"ctibridge-snap1\n";
+const MAGIC: &[u8; 16] = b"ctibridge-snap2\n";
+
+/// What every version's magic starts with.
+const MAGIC_STEM: &[u8] = b"ctibridge-snap";
 
 /// Trailer: two offsets and the CRC.
 const TRAILER: usize = 8 + 8 + 4;
@@ -93,10 +99,9 @@ struct IndexEntry<'a> {
     bases: Vec<u64>,
 }
 
+/// A record's card, in the cards section at the record's place in the index section.
 #[derive(Serialize, Deserialize)]
 struct CardEntry<'a> {
-    #[serde(borrow)]
-    id: &'a str,
     #[serde(borrow)]
     object: &'a str,
     #[serde(borrow)]
@@ -150,10 +155,9 @@ pub(crate) fn write(
     let layout = parts.cards.layout();
     let written = {
         let index = parts.index.read();
-        let cards = parts.cards.read();
         // A card built under another layout than the stamp's would be shown with the wrong
         // labels after a start; the admin changed the layout meanwhile: try again next time.
-        if cards.values().any(|c| {
+        if index.payloads().flatten().any(|c| {
             layout
                 .object(c.layout().object())
                 .is_none_or(|l| !Arc::ptr_eq(l, c.layout()))
@@ -164,9 +168,9 @@ pub(crate) fn write(
             stamp: stamp.clone(),
             notes: notes.clone(),
             records: index.len() as u64,
-            cards: cards.len() as u64,
+            cards: index.payloads().flatten().count() as u64,
         };
-        write_all(&mut out, &index, &cards, &header).map_err(io)?
+        write_all(&mut out, &index, &header).map_err(io)?
     };
     let (mut buffered, crc) = out.finish();
     buffered.write_all(&crc.to_le_bytes()).map_err(io)?;
@@ -179,8 +183,7 @@ pub(crate) fn write(
 
 fn write_all<W: Write>(
     out: &mut Crc32Writer<W>,
-    index: &PhoneIndex,
-    cards: &CardMap,
+    index: &PhoneIndex<CardValues>,
     header: &Header,
 ) -> std::io::Result<usize> {
     let encode = |e: postcard::Error| std::io::Error::other(e);
@@ -206,12 +209,11 @@ fn write_all<W: Write>(
         records += 1;
     }
     let cards_at = out.written;
-    for (id, card) in cards {
-        let entry = CardEntry {
-            id: id.as_str(),
+    for card in index.payloads() {
+        let entry = card.map(|card| CardEntry {
             object: card.layout().object(),
             text: card.text(),
-        };
+        });
         buf.clear();
         buf = postcard::to_extend(&entry, buf).map_err(encode)?;
         out.write_all(&buf)?;
@@ -250,6 +252,7 @@ fn read_chunked(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(e)),
         Ok(Some(found)) if found != *stamp => return Ok(None),
+        Ok(_) if of_another_version(path).map_err(io)? => return Ok(None),
         Ok(_) => {}
     }
     // The file is read a section at a time through a small buffer, not whole: at a million
@@ -309,7 +312,7 @@ fn read_chunked(
         let cards = load_cards(
             &mut file,
             (cards_at, body_len, chunk),
-            header.cards,
+            (header.records, header.cards),
             &layout,
         );
         (index.join(), cards)
@@ -329,14 +332,19 @@ fn read_chunked(
         }
         Ok((records, cards))
     })();
-    match checked {
-        Ok((records, cards)) => {
-            parts.cards.write().extend(cards);
-            Ok(Some((records, header.notes)))
-        }
+    let given = checked.and_then(|(records, cards)| {
+        parts
+            .index
+            .write()
+            .set_payloads(cards)
+            .map_err(|_| damaged("cards do not follow the index section"))?;
+        Ok(records)
+    });
+    match given {
+        Ok(records) => Ok(Some((records, header.notes))),
         Err(e) => {
             // The index was filled while the file was read: nothing of a damaged file stays.
-            parts.index.write().clear();
+            parts.clear();
             Err(e)
         }
     }
@@ -354,6 +362,13 @@ pub(crate) fn peek(path: &Path) -> Result<Option<Option<Stamp>>, SnapshotError> 
         }),
         Ok(found) => Ok(Some(found)),
     }
+}
+
+/// Whether the file at `path` is a snapshot of another format version.
+fn of_another_version(path: &Path) -> std::io::Result<bool> {
+    let mut start = [0; MAGIC.len()];
+    let mut file = std::fs::File::open(path)?;
+    Ok(file.read_exact(&mut start).is_ok() && start.starts_with(MAGIC_STEM) && start != *MAGIC)
 }
 
 /// The stamp in the header of the file at `path`; `None` when the header cannot be read as
@@ -407,24 +422,32 @@ fn load_index(
     (loaded == n).then_some((loaded, crc))
 }
 
-/// The cards of the cards section (see [`load_index`]) and the section's checksum; `None`
-/// when it does not decode to `cards` valid cards of `layout`.
+/// The cards of the cards section (see [`load_index`]), one per record in the order of the
+/// index section, and the section's checksum; `None` when it does not decode to `records`
+/// entries of which `cards` are valid cards of `layout`.
 fn load_cards(
     file: &mut std::fs::File,
     section: (u64, u64, usize),
-    cards: u64,
+    (records, cards): (u64, u64),
     layout: &CardLayout,
-) -> Option<(CardMap, crc32fast::Hasher)> {
-    let n = usize::try_from(cards).ok()?;
-    let mut map = CardMap::with_capacity(n);
+) -> Option<(Vec<Option<CardValues>>, crc32fast::Hasher)> {
+    let n = usize::try_from(records).ok()?;
+    let mut found = Vec::with_capacity(n);
+    let mut with_card = 0;
     let (_, crc) = read_section(file, section, |bytes| {
-        let (e, rest): (CardEntry<'_>, _) = postcard::take_from_bytes(bytes)?;
-        let object = layout.object(e.object).ok_or(Step::Bad)?;
-        let card = CardValues::from_text(object, e.text).ok_or(Step::Bad)?;
-        map.insert(SalesforceId::parse(e.id).map_err(|_| Step::Bad)?, card);
+        let (e, rest): (Option<CardEntry<'_>>, _) = postcard::take_from_bytes(bytes)?;
+        let card = match e {
+            Some(e) => {
+                let object = layout.object(e.object).ok_or(Step::Bad)?;
+                with_card += 1;
+                Some(CardValues::from_text(object, e.text).ok_or(Step::Bad)?)
+            }
+            None => None,
+        };
+        found.push(card);
         Ok(bytes.len() - rest.len())
     })?;
-    (map.len() == n).then_some((map, crc))
+    (found.len() == n && with_card == cards).then_some((found, crc))
 }
 
 /// Why an entry was not taken from the bytes at hand.
@@ -564,16 +587,12 @@ mod tests {
     use ctibridge_store::{PhoneValue, Record};
     use serde_json::json;
 
-    use super::super::live::{LiveCards, LiveIndex};
     use super::*;
 
     fn parts() -> LiveParts {
         let n: Arc<dyn Normaliser> =
             Arc::new(LibPhoneNormaliser::new(DialingRules::default()).unwrap());
-        LiveParts {
-            index: LiveIndex::new(PhoneIndex::new(n)),
-            cards: LiveCards::with_layout(Arc::new(CardLayout::default())),
-        }
+        LiveParts::new(n, Arc::new(CardLayout::default()))
     }
 
     fn record(object: &str, id: &str, name: &str, phones: &[&str]) -> Record {
@@ -614,7 +633,7 @@ mod tests {
                 &["+49 30 9876-0"],
             ),
             record("Lead", "00Q000000000003", "Lee", &["+43 1 58800"]),
-            // A card without a number: kept as a card, not in the index.
+            // A record without a number: not indexed, and no card (nothing could find it).
             record("Contact", "003000000000004", "No Number", &["n/a"]),
         ]);
         p
@@ -652,16 +671,14 @@ mod tests {
             let e = E164::parse(p).unwrap();
             assert_eq!(a.index.lookup(&e), b.index.lookup(&e), "{p}");
         }
-        for id in [
-            "003000000000001",
-            "001000000000002",
-            "00Q000000000003",
-            "003000000000004",
-        ] {
+        for id in ["003000000000001", "001000000000002", "00Q000000000003"] {
             let id = SalesforceId::parse(id).unwrap();
             assert!(a.cards.get(&id).is_some(), "{id}");
             assert_eq!(a.cards.get(&id), b.cards.get(&id), "{id}");
         }
+        let without_number = SalesforceId::parse("003000000000004").unwrap();
+        assert_eq!(a.cards.get(&without_number), None);
+        assert_eq!(b.cards.get(&without_number), None);
     }
 
     #[test]
@@ -793,6 +810,20 @@ mod tests {
             assert_eq!(records, original.index.len(), "chunk {chunk}");
             same(&original, &back);
         }
+    }
+
+    #[test]
+    fn a_snapshot_of_another_format_version_is_not_used_and_not_called_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        write(&path, &stamp(), &notes(), &filled()).unwrap();
+        let mut old = std::fs::read(&path).unwrap();
+        old[..MAGIC.len()].copy_from_slice(b"ctibridge-snap1\n");
+        std::fs::write(&path, &old).unwrap();
+        let fresh = parts();
+        assert!(matches!(read(&path, &stamp(), &fresh), Ok(None)));
+        assert_eq!(fresh.index.len(), 0);
+        assert_eq!(fresh.cards.len(), 0);
     }
 
     #[test]
