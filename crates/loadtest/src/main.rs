@@ -301,7 +301,7 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
             "--- {n} records (generated in {:.1} s)",
             t.elapsed().as_secs_f64()
         );
-        let (built, index, cards) = memory::build_in_memory(&records)?;
+        let (built, index) = memory::build_in_memory(&records)?;
         println!(
             "  in memory: {} numbers; index {:.1} MB ({:.1} MB per 1M numbers), cards {:.1} MB; built in {:.2} s ({:.2} us per record)",
             built.numbers,
@@ -311,7 +311,7 @@ async fn memory_main(rt: &Runtimes, a: MemoryArgs) -> anyhow::Result<()> {
             built.elapsed.as_secs_f64(),
             built.elapsed.as_secs_f64() * 1e6 / n.max(1) as f64
         );
-        drop((index, cards));
+        drop(index);
         if a.cache {
             let dir = tempfile::tempdir()?;
             let filled = memory::fill_store(dir.path(), DEMO_INSTANCE, &records).await?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ctibridge_domain::{ObjectType, RecordRef, SalesforceId};
 use ctibridge_phone::{DialingRules, LibPhoneNormaliser, Normaliser, NumberContext, PhoneIndex};
-use ctibridge_server::cards::CardBook;
+use ctibridge_server::cards::{CardLayout, CardValues};
 use ctibridge_store::{InstanceSpec, InstanceStore, PhoneValue, Record, RecordStore};
 use futures::TryStreamExt;
 use rand::{Rng, SeedableRng};
@@ -159,20 +159,31 @@ fn normaliser() -> anyhow::Result<Arc<dyn Normaliser>> {
     Ok(Arc::new(LibPhoneNormaliser::new(DialingRules::default())?))
 }
 
-/// Builds the index, then the cards, from generated records in memory (what a full read does
-/// with the rows), measuring the RSS each adds. Returns both so that they stay alive.
-pub fn build_in_memory(records: &[Generated]) -> anyhow::Result<(Built, PhoneIndex, CardBook)> {
+/// The card of a generated or cached record under the default layout, as the connector keeps
+/// it with the record in its index.
+fn card(layout: &CardLayout, object: &ObjectType, row: &Map<String, Value>) -> Option<CardValues> {
+    layout
+        .object(object.as_str())
+        .map(|l| CardValues::build(l, row))
+}
+
+/// Builds the index, then gives its records their cards (kept in the index, as the connector
+/// keeps them), from generated records in memory (what a full read does with the rows),
+/// measuring the RSS each adds. Returns the index so that it stays alive.
+pub fn build_in_memory(records: &[Generated]) -> anyhow::Result<(Built, PhoneIndex<CardValues>)> {
     let rss0 = sys::snapshot().rss;
     let started = Instant::now();
-    let mut index = PhoneIndex::new(normaliser()?);
+    let mut index = PhoneIndex::carrying(normaliser()?);
     for g in records {
         let raws: Vec<&str> = g.phones.iter().map(|(_, r)| r.as_str()).collect();
         index.insert(g.record.clone(), &raws);
     }
     let rss1 = sys::snapshot().rss;
-    let mut cards = CardBook::default();
+    let layout = CardLayout::default();
     for g in records {
-        cards.insert(g.record.id, g.record.object.as_str(), &g.row);
+        if let Some(place) = index.payload_mut(&g.record.id) {
+            *place = card(&layout, &g.record.object, &g.row);
+        }
     }
     let elapsed = started.elapsed();
     let rss2 = sys::snapshot().rss;
@@ -185,7 +196,6 @@ pub fn build_in_memory(records: &[Generated]) -> anyhow::Result<(Built, PhoneInd
             cards_bytes: rss2.saturating_sub(rss1),
         },
         index,
-        cards,
     ))
 }
 
@@ -300,8 +310,8 @@ pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, D
     let rss0 = sys::snapshot().rss;
     let started = Instant::now();
     let (store, instance) = open_first_instance(dir).await?;
-    let mut index = PhoneIndex::new(normaliser()?);
-    let mut cards = CardBook::default();
+    let mut index = PhoneIndex::carrying(normaliser()?);
+    let layout = CardLayout::default();
     let mut records = 0;
     let mut building = Duration::ZERO;
     let mut stream = std::pin::pin!(store.stream_records(instance));
@@ -312,15 +322,17 @@ pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, D
             continue;
         };
         let object = ObjectType::parse(&r.object_type).unwrap_or(ObjectType::Other(r.object_type));
-        cards.insert(id, object.as_str(), &r.fields);
+        let card = card(&layout, &object, &r.fields);
         let raws: Vec<&str> = r.phones.iter().map(|p| p.raw.as_str()).collect();
-        index.insert(
+        index.insert_in_with(
             RecordRef {
                 object,
                 id,
                 name: r.name,
             },
             &raws,
+            None,
+            card,
         );
         records += 1;
         building += t.elapsed();
@@ -334,7 +346,7 @@ pub async fn start_from_store(dir: &std::path::Path) -> anyhow::Result<(Built, D
         index_bytes: rss1.saturating_sub(rss0),
         cards_bytes: 0,
     };
-    drop((index, cards));
+    drop(index);
     Ok((built, building))
 }
 
@@ -375,11 +387,13 @@ mod tests {
     #[test]
     fn generated_records_are_indexed_and_carded() {
         let records = generate(500, 1);
-        let (built, index, _cards) = build_in_memory(&records).unwrap();
+        let (built, index) = build_in_memory(&records).unwrap();
         assert_eq!(built.records, 500);
         // Every generated number is valid, so every record is indexed.
         assert!(built.numbers > 600, "{}", built.numbers);
         assert_eq!(index.len(), 500);
+        // And every record has its card, kept with it.
+        assert_eq!(index.payloads().flatten().count(), 500);
     }
 
     #[tokio::test]
@@ -407,7 +421,7 @@ mod tests {
         fill_store(dir.path(), "Load", &records).await.unwrap();
         let (built, _) = start_from_store(dir.path()).await.unwrap();
         assert_eq!(built.records, 3_000);
-        let (mem, _, _) = build_in_memory(&records).unwrap();
+        let (mem, _) = build_in_memory(&records).unwrap();
         assert_eq!(built.numbers, mem.numbers);
     }
 }

@@ -647,6 +647,16 @@ impl<P> PhoneIndex<P> {
         self.payloads.get(*slot as usize)?.as_ref()
     }
 
+    /// The place of the value kept with the record `id`, if it is indexed: to give it one
+    /// after the fact, change or drop it.
+    pub fn payload_mut(&mut self, id: &SalesforceId) -> Option<&mut Option<P>> {
+        let slots = &self.slots;
+        let slot = *self.ids.find(self.hasher.hash_one(id), |&s| {
+            slot_at(slots, s).is_some_and(|slot| slot.id == *id)
+        })?;
+        self.payloads.get_mut(slot as usize)
+    }
+
     /// The values kept with the records, in the order of [`PhoneIndex::records`] (`None`
     /// where a record has none).
     pub fn payloads(&self) -> impl Iterator<Item = Option<&P>> + '_ {
@@ -1018,6 +1028,9 @@ mod tests {
         assert_eq!(original.payload(&nobody.id), None);
         assert_eq!(original.payload(&ann.id).map(String::as_str), Some("ann"));
         assert_eq!(original.payload(&cy.id), None);
+        *original.payload_mut(&cy.id).unwrap() = Some("cy".into());
+        assert_eq!(original.payload(&cy.id).map(String::as_str), Some("cy"));
+        assert!(original.payload_mut(&nobody.id).is_none());
         // A replaced record keeps the new value; a removed one's goes, and its slot's next
         // record does not inherit it.
         original.insert_in_with(ann.clone(), &["030 7654321"], None, Some("ann 2".into()));
@@ -1030,7 +1043,10 @@ mod tests {
         for value in original.payloads_mut() {
             value.push('!');
         }
-        assert_eq!(original.payload(&ann.id).map(String::as_str), Some("ann 2!"));
+        assert_eq!(
+            original.payload(&ann.id).map(String::as_str),
+            Some("ann 2!")
+        );
 
         // Rebuilt in the order of `records`, the values follow in the order of `payloads`.
         let mut copy: PhoneIndex<String> = PhoneIndex::carrying(n.clone());
@@ -1046,6 +1062,7 @@ mod tests {
         assert_eq!(values.len(), original.len());
         assert!(copy.set_payloads(values[1..].to_vec()).is_err());
         assert!(copy.set_payloads(values).is_ok());
+        assert_eq!(copy.payload(&cy.id).map(String::as_str), Some("cy!"));
         for id in [ann.id, cy.id, dee.id] {
             assert_eq!(copy.payload(&id), original.payload(&id), "{id}");
         }

@@ -10,7 +10,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ctibridge_domain::SalesforceId;
 use ctibridge_store::{PhoneValue, RawFields, StoredPhone};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -359,50 +358,6 @@ impl CardValues {
     }
 }
 
-/// Cards by record id. foldhash (hashbrown's default) instead of std's SipHash: a start puts
-/// a million cards in (the map's inserts were 5 % of its CPU); the keys are the org's own ids.
-pub type CardMap = hashbrown::HashMap<SalesforceId, CardValues>;
-
-/// Cards by record id.
-#[derive(Debug, Default)]
-pub struct CardBook {
-    layout: CardLayout,
-    cards: CardMap,
-}
-
-impl CardBook {
-    /// An empty book whose cards follow `layout`.
-    pub fn with_layout(layout: CardLayout) -> Self {
-        Self {
-            layout,
-            cards: CardMap::new(),
-        }
-    }
-
-    /// Builds and keeps the card of a record from its query row.
-    pub fn insert(&mut self, id: SalesforceId, object: &str, row: &Map<String, Value>) {
-        if let Some(layout) = self.layout.object(object) {
-            let card = CardValues::build(layout, row);
-            self.cards.insert(id, card);
-        }
-    }
-
-    /// The card of a record.
-    pub fn get(&self, id: &SalesforceId) -> Option<Card> {
-        self.cards.get(id).map(CardValues::render)
-    }
-
-    /// Number of cards.
-    pub fn len(&self) -> usize {
-        self.cards.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.cards.is_empty()
-    }
-}
-
 fn lookup_path<'a>(row: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let mut value = row.get(parts.next()?)?;
@@ -557,10 +512,9 @@ mod tests {
             "Account": {"attributes": {"type": "Account"}, "Name": "Acme GmbH"},
             "Owner": {"Name": "Ben Utzer"}
         });
-        let mut book = CardBook::default();
-        let id = SalesforceId::parse("003000000000001").unwrap();
-        book.insert(id, "Contact", row.as_object().unwrap());
-        let card = book.get(&id).unwrap();
+        let layout = CardLayout::default();
+        let contact = layout.object("Contact").unwrap();
+        let card = CardValues::build(contact, row.as_object().unwrap()).render();
         let labels: Vec<_> = card
             .fields
             .iter()
@@ -611,10 +565,8 @@ mod tests {
             ],
         );
         let layout = CardLayout::from_specs(&specs);
-        let mut book = CardBook::with_layout(layout.clone());
-        let id = SalesforceId::parse("003000000000001").unwrap();
-        book.insert(id, "Contact", contact_row().as_object().unwrap());
-        let card = book.get(&id).unwrap();
+        let contact = layout.object("Contact").unwrap();
+        let card = CardValues::build(contact, contact_row().as_object().unwrap()).render();
         let shown: Vec<_> = card
             .fields
             .iter()
