@@ -947,6 +947,19 @@ mod tests {
         assert_eq!(by_e164.lookup(&e164("+49309876123")).len(), 1);
     }
 
+    /// `copy` (empty) with the records of `original`, by their keys, in the order of `records`.
+    fn rebuilt<P, Q>(original: &PhoneIndex<P>, mut copy: PhoneIndex<Q>) -> PhoneIndex<Q> {
+        for r in original.records() {
+            let rref = RecordRef {
+                object: ObjectType::parse(r.object).unwrap(),
+                id: r.id,
+                name: r.name.to_owned(),
+            };
+            copy.insert_keys(rref, r.exact, r.bases);
+        }
+        copy
+    }
+
     #[test]
     fn an_index_rebuilt_from_its_records_and_keys_answers_the_same() {
         let mut original = index();
@@ -973,15 +986,7 @@ mod tests {
         // Replaced and removed records leave garbage behind that the copy must not carry.
         original.insert(record(ObjectType::Contact, 0, "Ann"), &["+49 30 7654321"]);
         original.remove(&record(ObjectType::Contact, 4, "Gone").id);
-        let mut copy = index();
-        for r in original.records() {
-            let rref = RecordRef {
-                object: ObjectType::parse(r.object).unwrap(),
-                id: r.id,
-                name: r.name.to_owned(),
-            };
-            copy.insert_keys(rref, r.exact, r.bases);
-        }
+        let copy = rebuilt(&original, index());
         assert_eq!(copy.len(), original.len());
         assert_eq!(copy.len(), 4);
         assert_eq!(copy.number_count(), original.number_count());
@@ -1049,15 +1054,7 @@ mod tests {
         );
 
         // Rebuilt in the order of `records`, the values follow in the order of `payloads`.
-        let mut copy: PhoneIndex<String> = PhoneIndex::carrying(n.clone());
-        for r in original.records() {
-            let rref = RecordRef {
-                object: ObjectType::parse(r.object).unwrap(),
-                id: r.id,
-                name: r.name.to_owned(),
-            };
-            copy.insert_keys(rref, r.exact, r.bases);
-        }
+        let mut copy = rebuilt(&original, PhoneIndex::<String>::carrying(n.clone()));
         let values: Vec<Option<String>> = original.payloads().map(|p| p.cloned()).collect();
         assert_eq!(values.len(), original.len());
         assert!(copy.set_payloads(values[1..].to_vec()).is_err());
