@@ -682,6 +682,41 @@ mod tests {
     }
 
     #[test]
+    fn cards_follow_their_records_when_removed_and_replaced_ones_left_free_slots() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 7);
+        let original = filled();
+        // The Contact and the Lead go; the Contact comes back with another number, in the
+        // Lead's old slot, and its own stays free: the cards must still go with their records.
+        let contact = SalesforceId::parse("003000000000001").unwrap();
+        original.remove(&[contact, SalesforceId::parse("00Q000000000003").unwrap()]);
+        original.upsert(&[record(
+            "Contact",
+            "003000000000001",
+            "Jürgen Müller",
+            &["030 7654321"],
+        )]);
+        assert_eq!(write(&path, &stamp(), &notes(), &original).unwrap(), 2);
+        let copy = parts();
+        read(&path, &stamp(), &copy).unwrap().unwrap();
+        assert_eq!(copy.cards.len(), 2);
+        for id in ["003000000000001", "001000000000002"] {
+            let id = SalesforceId::parse(id).unwrap();
+            let card = copy.cards.get(&id);
+            assert!(card.is_some(), "{id}");
+            assert_eq!(card, original.cards.get(&id), "{id}");
+        }
+        let found = copy.index.lookup(&E164::parse("+49307654321").unwrap());
+        assert_eq!(found[0].record.id, contact);
+        assert_eq!(copy.cards.get(&contact).unwrap().name, "Jürgen Müller");
+        assert_eq!(
+            copy.cards
+                .get(&SalesforceId::parse("00Q000000000003").unwrap()),
+            None
+        );
+    }
+
+    #[test]
     fn a_snapshot_read_back_gives_the_same_index_cards_and_notes() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(dir.path(), 7);
