@@ -226,7 +226,7 @@ impl LiveParts {
 
     /// Indexes records (replacing what was indexed for their ids) and refreshes their cards.
     pub fn upsert(&self, records: &[Record]) {
-        // Cards and numbers are worked out before either lock is taken.
+        // Cards and numbers are worked out before the lock is taken.
         let layout = self.cards.layout();
         let prepared = records
             .iter()
