@@ -639,21 +639,24 @@ impl<P> PhoneIndex<P> {
         summary
     }
 
+    /// The slot number of the record `id`, if it is indexed.
+    fn slot_of(&self, id: &SalesforceId) -> Option<u32> {
+        self.ids
+            .find(self.hasher.hash_one(id), |&s| {
+                slot_at(&self.slots, s).is_some_and(|slot| slot.id == *id)
+            })
+            .copied()
+    }
+
     /// The value kept with the record `id`, if it is indexed with one.
     pub fn payload(&self, id: &SalesforceId) -> Option<&P> {
-        let slot = self.ids.find(self.hasher.hash_one(id), |&s| {
-            slot_at(&self.slots, s).is_some_and(|slot| slot.id == *id)
-        })?;
-        self.payloads.get(*slot as usize)?.as_ref()
+        self.payloads.get(self.slot_of(id)? as usize)?.as_ref()
     }
 
     /// The place of the value kept with the record `id`, if it is indexed: to give it one
     /// after the fact, change or drop it.
     pub fn payload_mut(&mut self, id: &SalesforceId) -> Option<&mut Option<P>> {
-        let slots = &self.slots;
-        let slot = *self.ids.find(self.hasher.hash_one(id), |&s| {
-            slot_at(slots, s).is_some_and(|slot| slot.id == *id)
-        })?;
+        let slot = self.slot_of(id)?;
         self.payloads.get_mut(slot as usize)
     }
 

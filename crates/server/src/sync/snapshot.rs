@@ -248,11 +248,11 @@ fn read_chunked(
     };
     // The header first: a snapshot of other records is not read whole (a million records'
     // is over 100 MB). Its checksum is checked with the rest below.
-    match read_stamp(path) {
+    match read_head(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(e)),
-        Ok(Some(found)) if found != *stamp => return Ok(None),
-        Ok(_) if of_another_version(path).map_err(io)? => return Ok(None),
+        Ok(Head::OtherVersion) => return Ok(None),
+        Ok(Head::Stamp(found)) if found != *stamp => return Ok(None),
         Ok(_) => {}
     }
     // The file is read a section at a time through a small buffer, not whole: at a million
@@ -352,46 +352,55 @@ fn read_chunked(
 
 /// The stamp of the snapshot at `path`, from its header alone (a million records' file is
 /// over 100 MB, and one that cannot be used is not read whole); `Ok(None)` when there is no
-/// file, `Some(None)` when its header cannot be read ([`read`] then says what is damaged).
+/// file or it is of another format version (it is replaced by the next snapshot),
+/// `Some(None)` when its header cannot be read ([`read`] then says what is damaged).
 pub(crate) fn peek(path: &Path) -> Result<Option<Option<Stamp>>, SnapshotError> {
-    match read_stamp(path) {
+    match read_head(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(SnapshotError::Io {
             path: path.to_owned(),
             source,
         }),
-        Ok(found) => Ok(Some(found)),
+        Ok(Head::OtherVersion) => Ok(None),
+        Ok(Head::Unreadable) => Ok(Some(None)),
+        Ok(Head::Stamp(found)) => Ok(Some(Some(found))),
     }
 }
 
-/// Whether the file at `path` is a snapshot of another format version.
-fn of_another_version(path: &Path) -> std::io::Result<bool> {
-    let mut start = [0; MAGIC.len()];
-    let mut file = std::fs::File::open(path)?;
-    Ok(file.read_exact(&mut start).is_ok() && start.starts_with(MAGIC_STEM) && start != *MAGIC)
+/// What the head of a snapshot file says.
+enum Head {
+    Stamp(Stamp),
+    /// Not a header this version can read (the full read says what is damaged).
+    Unreadable,
+    /// The magic of another format version.
+    OtherVersion,
 }
 
-/// The stamp in the header of the file at `path`; `None` when the header cannot be read as
-/// one (the full read then says what is damaged).
-fn read_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
+/// The stamp in the header of the file at `path`, or why there is none.
+fn read_head(path: &Path) -> std::io::Result<Head> {
     let mut file = std::fs::File::open(path)?;
     let mut start = [0; MAGIC.len() + 4];
-    if file.read_exact(&mut start).is_err() || !start.starts_with(MAGIC) {
-        return Ok(None);
+    if file.read_exact(&mut start).is_err() {
+        return Ok(Head::Unreadable);
+    }
+    if !start.starts_with(MAGIC) {
+        return Ok(if start.starts_with(MAGIC_STEM) {
+            Head::OtherVersion
+        } else {
+            Head::Unreadable
+        });
     }
     let mut len = [0; 4];
     len.copy_from_slice(&start[MAGIC.len()..]);
     let len = u32::from_le_bytes(len) as usize;
     if len > 1 << 20 {
-        return Ok(None);
+        return Ok(Head::Unreadable);
     }
     let mut header = vec![0; len];
     if file.read_exact(&mut header).is_err() {
-        return Ok(None);
+        return Ok(Head::Unreadable);
     }
-    Ok(postcard::from_bytes::<Header>(&header)
-        .ok()
-        .map(|h| h.stamp))
+    Ok(postcard::from_bytes::<Header>(&header).map_or(Head::Unreadable, |h| Head::Stamp(h.stamp)))
 }
 
 /// Fills the index from the index section (`[from, to)` of `file`, read `chunk` bytes at a
@@ -855,6 +864,7 @@ mod tests {
         let mut old = std::fs::read(&path).unwrap();
         old[..MAGIC.len()].copy_from_slice(b"ctibridge-snap1\n");
         std::fs::write(&path, &old).unwrap();
+        assert!(matches!(peek(&path), Ok(None)));
         let fresh = parts();
         assert!(matches!(read(&path, &stamp(), &fresh), Ok(None)));
         assert_eq!(fresh.index.len(), 0);
