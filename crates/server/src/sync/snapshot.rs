@@ -157,18 +157,21 @@ pub(crate) fn write(
         let index = parts.index.read();
         // A card built under another layout than the stamp's would be shown with the wrong
         // labels after a start; the admin changed the layout meanwhile: try again next time.
-        if index.payloads().flatten().any(|c| {
-            layout
+        let mut cards = 0;
+        for c in index.payloads().flatten() {
+            if layout
                 .object(c.layout().object())
                 .is_none_or(|l| !Arc::ptr_eq(l, c.layout()))
-        }) {
-            return Err(SnapshotError::LayoutChanged);
+            {
+                return Err(SnapshotError::LayoutChanged);
+            }
+            cards += 1;
         }
         let header = Header {
             stamp: stamp.clone(),
             notes: notes.clone(),
             records: index.len() as u64,
-            cards: index.payloads().flatten().count() as u64,
+            cards,
         };
         write_all(&mut out, &index, &header).map_err(io)?
     };
