@@ -88,6 +88,7 @@ mod country;
 mod index;
 mod literal;
 mod memo;
+mod metadata;
 mod normaliser;
 mod rules;
 

@@ -7,6 +7,7 @@ use ctibridge_domain::E164;
 use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, PhoneNumberUtil, Region};
 
 use crate::literal::Literal;
+use crate::metadata::{Digits, Metadata, metadata};
 use crate::rules::{DialingRules, DialingRulesError};
 
 /// libphonenumber refuses longer input too; checking first keeps junk cheap.
@@ -49,8 +50,7 @@ const EXTENSION_WORDS: &[&str] = &["x", "ext", "extn", "extension"];
 
 /// The numbering metadata, loaded once per process (it takes several milliseconds).
 pub(crate) fn util() -> Option<&'static PhoneNumberUtil> {
-    static UTIL: OnceLock<Option<PhoneNumberUtil>> = OnceLock::new();
-    UTIL.get_or_init(|| PhoneNumberUtil::new().ok()).as_ref()
+    metadata().map(Metadata::util)
 }
 
 /// Where a number string comes from; the rules differ.
@@ -143,6 +143,11 @@ pub struct LibPhoneNormaliser {
     rules: DialingRules,
     region: Region,
     util: &'static PhoneNumberUtil,
+    /// The metadata `util` is built from.
+    metadata: &'static Metadata,
+    /// Whether plain numbers are read and numbers validated from the metadata directly rather
+    /// than by the util (the same answers, see the `metadata` module).
+    read_from_metadata: bool,
     /// The default region's national (trunk) prefix, when a national number written without
     /// it should be tried as a North American number first; `None` for NANP regions.
     nanp_fallback_prefix: Option<String>,
@@ -159,7 +164,8 @@ impl LibPhoneNormaliser {
     pub fn new(rules: DialingRules) -> Result<Self, DialingRulesError> {
         rules.validate()?;
         let region = rules.region()?;
-        let util = util().ok_or(DialingRulesError::Metadata)?;
+        let metadata = metadata().ok_or(DialingRulesError::Metadata)?;
+        let util = metadata.util();
         let trunk = trunk_prefix(util, region);
         let nanp_fallback_prefix = if util.is_nanpa_country(region) {
             None
@@ -170,6 +176,8 @@ impl LibPhoneNormaliser {
             rules,
             region,
             util,
+            metadata,
+            read_from_metadata: true,
             nanp_fallback_prefix,
             trunk,
             literal: OnceLock::new(),
@@ -177,12 +185,14 @@ impl LibPhoneNormaliser {
     }
 
     /// The normaliser without the literal reading of plain numbers on the ring path (see
-    /// [`Normaliser::pbx_first_match`]): the same answers, each number parsed. For benchmarks
-    /// that measure what the literal reading saves.
+    /// [`Normaliser::pbx_first_match`]) and without reading them from the metadata: the same
+    /// answers, each number parsed by libphonenumber. For benchmarks that measure what the
+    /// shortcuts save.
     #[doc(hidden)]
     pub fn without_literal_readings(self) -> Self {
         Self {
             literal: OnceLock::from(Literal::default()),
+            read_from_metadata: false,
             ..self
         }
     }
@@ -206,9 +216,32 @@ impl LibPhoneNormaliser {
             && (prefix.is_empty() || !s.starts_with(prefix))
     }
 
+    /// libphonenumber's parse of `s` dialled in `region`; a plain number read from the
+    /// metadata directly (see [`Metadata::parse_digits`]).
+    fn parse(&self, s: &str, region: Region) -> Option<PhoneNumber> {
+        let digits = if self.read_from_metadata {
+            self.metadata.parse_digits(s, region)
+        } else {
+            Digits::Ask
+        };
+        match digits {
+            Digits::Number(n) => Some(n),
+            Digits::NoNumber => None,
+            Digits::Ask => self.util.parse(s, Some(region)).ok(),
+        }
+    }
+
+    /// libphonenumber's `is_valid_number`, asked of the metadata (see [`Metadata::is_valid`]).
+    fn is_valid(&self, n: &PhoneNumber) -> bool {
+        let known = self.read_from_metadata.then(|| self.metadata.is_valid(n));
+        known
+            .flatten()
+            .unwrap_or_else(|| self.util.is_valid_number(n))
+    }
+
     fn parse_valid(&self, s: &str, region: Region) -> Option<PhoneNumber> {
-        let n = self.util.parse(s, Some(region)).ok()?;
-        self.util.is_valid_number(&n).then_some(n)
+        let n = self.parse(s, region)?;
+        self.is_valid(&n).then_some(n)
     }
 
     /// The number as written if that is valid; otherwise without the outside-line prefix, if
@@ -283,10 +316,11 @@ impl Normaliser for LibPhoneNormaliser {
     }
 
     fn rules_id(&self) -> String {
-        // The metadata is rlibphonenumber's, pinned by this crate's version.
+        // Numbers read under other metadata may read differently.
         format!(
-            "libphonenumber/ctibridge-phone {} {:?}",
+            "libphonenumber/ctibridge-phone {} metadata {} {:?}",
             env!("CARGO_PKG_VERSION"),
+            self.metadata.id(),
             self.rules
         )
     }
@@ -408,7 +442,7 @@ impl Normaliser for LibPhoneNormaliser {
             }
         };
         let (first, read_without_prefix) = match written {
-            Some(r) if r.is_valid(self.util) => (r.reading(invalid), None),
+            Some(r) if r.is_valid(self) => (r.reading(invalid), None),
             _ => match stripped {
                 None => (invalid(), None),
                 Some(stripped) => match self.read_form(stripped, self.literal().e164(stripped)) {
@@ -419,7 +453,7 @@ impl Normaliser for LibPhoneNormaliser {
                         {
                             return Ok(hit);
                         }
-                        if r.is_valid(self.util) {
+                        if r.is_valid(self) {
                             (r.reading(invalid), Some(stripped))
                         } else {
                             (invalid(), None)
@@ -446,7 +480,7 @@ impl Normaliser for LibPhoneNormaliser {
             if matches(&e164) {
                 return Ok(r.external(e164));
             }
-            if r.is_valid(self.util) {
+            if r.is_valid(self) {
                 readings.push(r.external(e164));
             }
         }
@@ -484,12 +518,9 @@ impl Parsed {
         }
     }
 
-    fn is_valid(&self, util: &PhoneNumberUtil) -> bool {
-        self.valid.unwrap_or_else(|| {
-            self.number
-                .as_ref()
-                .is_some_and(|n| util.is_valid_number(n))
-        })
+    fn is_valid(&self, normaliser: &LibPhoneNormaliser) -> bool {
+        self.valid
+            .unwrap_or_else(|| self.number.as_ref().is_some_and(|n| normaliser.is_valid(n)))
     }
 
     /// The reading of a valid number.
@@ -503,7 +534,7 @@ impl Parsed {
 
 impl LibPhoneNormaliser {
     fn parsed(&self, s: &str) -> Option<Parsed> {
-        let number = self.util.parse(s, Some(self.region)).ok()?;
+        let number = self.parse(s, self.region)?;
         let e164 = E164::parse(&self.util.format(&number, PhoneNumberFormat::E164)).ok();
         Some(Parsed {
             number: Some(number),
@@ -541,6 +572,11 @@ impl LibPhoneNormaliser {
         let nsn = e164.national_digits()?;
         if nsn.is_empty() || nsn.starts_with('0') {
             return None;
+        }
+        if self.read_from_metadata
+            && let Some(valid) = self.metadata.is_valid_nsn(i32::from(cc), nsn)
+        {
+            return Some(valid);
         }
         let number = PhoneNumber {
             country_code: i32::from(cc),
