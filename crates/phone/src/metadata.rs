@@ -11,9 +11,9 @@
 
 #![allow(deprecated)] // rlibphonenumber marks the metadata fields its own wrappers shadow
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use hashbrown::HashMap;
 use prost::Message;
 use regex::Regex;
 use rlibphonenumber::{
@@ -412,12 +412,20 @@ impl Metadata {
         } else {
             0
         };
-        let nsn = format!(
-            "{:0>width$}",
-            number.national_number,
-            width = zeros + digits(number.national_number)
-        );
-        self.is_valid_nsn(number.country_code, &nsn)
+        // The national significant number: the leading zeros, then the number's digits.
+        let mut buf = [b'0'; 32];
+        let mut start = buf.len();
+        let mut rest = number.national_number;
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let nsn = std::str::from_utf8(&buf[start - zeros..]).ok()?;
+        self.is_valid_nsn(number.country_code, nsn)
     }
 
     /// [`Metadata::is_valid`] of a country calling code and national significant number.
@@ -475,11 +483,6 @@ fn any_of<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Option<Regex>, 
         return Ok(None);
     }
     Regex::new(&alternatives.join("|")).map(Some)
-}
-
-/// The number of decimal digits of `n`.
-fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// FNV-1a, 64 bits: a stable name for the metadata's bytes.
