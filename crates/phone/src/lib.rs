@@ -97,3 +97,9 @@ pub use index::{IndexedRecord, InsertSummary, Match, MatchStrength, PhoneIndex};
 pub use memo::ReadingsMemo;
 pub use normaliser::{LibPhoneNormaliser, Normaliser, Number, NumberContext};
 pub use rules::{DialingRules, DialingRulesError, MAX_INTERNAL_NUMBER_LEN};
+
+/// The process's libphonenumber util, built from the metadata this crate carries (the same
+/// the normalisers use); `None` if that does not load.
+pub fn phone_number_util() -> Option<&'static rlibphonenumber::PhoneNumberUtil> {
+    normaliser::util()
+}

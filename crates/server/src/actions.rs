@@ -501,10 +501,8 @@ pub fn dial_string(state: &AppState, raw: &str) -> Result<String, String> {
 }
 
 fn own_country_code(country: &str) -> Option<String> {
-    use rlibphonenumber::{PhoneNumberUtil, Region};
-    use std::sync::OnceLock;
-    static UTIL: OnceLock<Option<PhoneNumberUtil>> = OnceLock::new();
-    let util = UTIL.get_or_init(|| PhoneNumberUtil::new().ok()).as_ref()?;
+    use rlibphonenumber::Region;
+    let util = ctibridge_phone::phone_number_util()?;
     let region = Region::from_code(country).ok()?;
     util.get_country_code_for_region(region)
         .map(|c| c.to_string())

@@ -96,11 +96,9 @@ pub fn dialing_prefixes(dialing: &DialingConfig) -> DialingPrefixes {
 
 /// (trunk prefix, international prefix) of a country, from the numbering metadata.
 fn country_prefixes(country: &str) -> Option<(String, String)> {
-    use rlibphonenumber::{PhoneNumberFormat, PhoneNumberUtil, Region};
-    use std::sync::OnceLock;
+    use rlibphonenumber::{PhoneNumberFormat, Region};
 
-    static UTIL: OnceLock<Option<PhoneNumberUtil>> = OnceLock::new();
-    let util = UTIL.get_or_init(|| PhoneNumberUtil::new().ok()).as_ref()?;
+    let util = ctibridge_phone::phone_number_util()?;
     let region = Region::from_code(country).ok()?;
     let own_code = util.get_country_code_for_region(region)?;
     let trunk = if util.is_nanpa_country(region) {
