@@ -131,6 +131,12 @@ test('an outbound call pops the dialled record; click-to-dial reaches the panel'
   // Salesforce hands a clicked number to the softphone's listener.
   await host.page.click('[data-testid="click-to-dial"]');
   await host.panel.getByTestId('banner-dial').filter({ hasText: '+49 89 2180 4471' }).waitFor();
+  // The PBX places that call: its first event reaches the panel (which then drops the banner
+  // and shows the utility once more) and the call ends. Only then is the utility minimized,
+  // or that call's pop could reopen it after the minimize.
+  await host.panel.getByTestId('banner-dial').waitFor({ state: 'detached' });
+  await host.panel.locator('[data-testid="active-call"][data-direction="outbound"]')
+    .first().waitFor({ state: 'detached', timeout: 15000 });
 
   await minimizeUtility(host.page);
   const played = await playFromHost(host.page, 'outbound');
