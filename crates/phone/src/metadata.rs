@@ -6,8 +6,8 @@
 //!
 //! rlibphonenumber keeps its metadata private, so the crate carries a copy of the very file
 //! it compiles in (`metadata/`, see the README there). Both readings come from that one copy:
-//! what `parse_digits` concludes from the metadata is what the util does with it. The
-//! property test `tests/digits.rs` compares the two over every region and every form.
+//! what `parse_digits` concludes from the metadata is what the util does with it. The tests
+//! below compare both readings, and the validity, with the util's over every region.
 
 #![allow(deprecated)] // rlibphonenumber marks the metadata fields its own wrappers shadow
 
@@ -103,8 +103,13 @@ impl TypeDesc {
     }
 
     fn has_length(&self, len: usize) -> bool {
-        self.lengths.is_empty() || self.lengths.iter().any(|&l| usize::try_from(l) == Ok(len))
+        listed(&self.lengths, len)
     }
+}
+
+/// Whether a description's listed possible lengths admit `len` digits (an empty list: any).
+fn listed(lengths: &[i32], len: usize) -> bool {
+    lengths.is_empty() || lengths.iter().any(|&l| usize::try_from(l) == Ok(len))
 }
 
 /// A metadata pattern, stored as `^(?:...)$`: matched at the start only, or whole. The same
@@ -200,10 +205,7 @@ impl Plan {
     /// not compile.
     fn is_valid(&self, nsn: &str) -> Option<bool> {
         let len = nsn.len();
-        let listed = |lengths: &[i32]| {
-            lengths.is_empty() || lengths.iter().any(|&l| usize::try_from(l) == Ok(len))
-        };
-        if !listed(&self.general_lengths) || !self.general_matches(nsn) {
+        if !listed(&self.general_lengths, len) || !self.general_matches(nsn) {
             return Some(false);
         }
         let types = self
