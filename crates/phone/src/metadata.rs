@@ -62,13 +62,13 @@ struct Plan {
     country_code: i32,
     country_code_digits: String,
     /// The international prefix, matched at the start.
-    idd: Option<Regex>,
+    idd: LazyPattern,
     /// The national prefix for parsing, matched at the start.
-    national_prefix: Option<Regex>,
+    national_prefix: LazyPattern,
     /// Whether a transform rule rewrites what the national prefix pattern captures.
     transform: bool,
     /// The general description's pattern, matched whole.
-    general: Option<Regex>,
+    general: LazyPattern,
     /// Bit `n` set: `n` digits are a possible length (`lengths`), or possible only when dialled
     /// locally (`local_only`).
     lengths: u64,
@@ -79,7 +79,7 @@ struct Plan {
     /// left out where its pattern is the fixed-line one).
     types: Vec<TypeDesc>,
     /// The leading digits that pick this region among those sharing its country code.
-    leading_digits: Option<Regex>,
+    leading_digits: LazyPattern,
     /// By number length: one pattern matching what any type of that length matches, built on
     /// first use (`None` inside: no type has numbers of that length).
     types_by_length: [ByLength; MAX_NSN + 1],
@@ -118,6 +118,34 @@ fn listed(lengths: &[i32], len: usize) -> bool {
 enum Anchor {
     Start,
     Whole,
+}
+
+/// A metadata pattern compiled on first use, as rlibphonenumber does: a process needs those of
+/// its own region and of the countries it sees, and compiling all of them costs a start
+/// about 0.2 s.
+struct LazyPattern {
+    source: Option<String>,
+    anchor: Anchor,
+    regex: OnceLock<Result<Option<Regex>, regex::Error>>,
+}
+
+impl LazyPattern {
+    fn new(source: Option<&String>, anchor: Anchor) -> Self {
+        Self {
+            source: source.cloned(),
+            anchor,
+            regex: OnceLock::new(),
+        }
+    }
+
+    /// The regular expression (`None`: the metadata has no such pattern); an error if it does
+    /// not compile (then the util decides, as it would fail the same way).
+    fn get(&self) -> Result<Option<&Regex>, &regex::Error> {
+        self.regex
+            .get_or_init(|| pattern(self.source.as_ref(), self.anchor))
+            .as_ref()
+            .map(Option::as_ref)
+    }
 }
 
 fn pattern(base: Option<&String>, anchor: Anchor) -> Result<Option<Regex>, regex::Error> {
@@ -177,24 +205,26 @@ impl Plan {
         Some(Self {
             country_code,
             country_code_digits: country_code.to_string(),
-            idd: pattern(m.international_prefix.as_ref(), Anchor::Start).ok()?,
-            national_prefix: pattern(m.national_prefix_for_parsing.as_ref(), Anchor::Start).ok()?,
+            idd: LazyPattern::new(m.international_prefix.as_ref(), Anchor::Start),
+            national_prefix: LazyPattern::new(
+                m.national_prefix_for_parsing.as_ref(),
+                Anchor::Start,
+            ),
             transform: m
                 .national_prefix_transform_rule
                 .as_ref()
                 .is_some_and(|t| !t.is_empty()),
-            general: pattern(
+            general: LazyPattern::new(
                 general.and_then(|g| g.national_number_pattern.as_ref()),
                 Anchor::Whole,
-            )
-            .ok()?,
+            ),
             lengths: desc_lengths(general, false),
             local_only: desc_lengths(general, true),
             general_lengths: general
                 .map(|g| g.possible_length.clone())
                 .unwrap_or_default(),
             types,
-            leading_digits: pattern(m.leading_digits.as_ref(), Anchor::Start).ok()?,
+            leading_digits: LazyPattern::new(m.leading_digits.as_ref(), Anchor::Start),
             types_by_length: std::array::from_fn(|_| OnceLock::new()),
         })
     }
@@ -205,7 +235,7 @@ impl Plan {
     /// not compile.
     fn is_valid(&self, nsn: &str) -> Option<bool> {
         let len = nsn.len();
-        if !listed(&self.general_lengths, len) || !self.general_matches(nsn) {
+        if !listed(&self.general_lengths, len) || !self.general_matches(nsn)? {
             return Some(false);
         }
         let types = self
@@ -228,14 +258,17 @@ impl Plan {
             .map(|p| if p.len() < "^(?:)$".len() { "" } else { p })
     }
 
-    fn general_matches(&self, nsn: &str) -> bool {
-        self.general.as_ref().is_some_and(|g| g.is_match(nsn))
+    /// Whether the general description's pattern matches `nsn`; `None` if it does not compile.
+    fn general_matches(&self, nsn: &str) -> Option<bool> {
+        let general = self.general.get().ok()?;
+        Some(general.is_some_and(|g| g.is_match(nsn)))
     }
 
     /// libphonenumber's `maybe_strip_national_prefix_and_carrier_code`; `None` where a
     /// transform rule applies (left to libphonenumber).
     fn strip_national_prefix<'a>(&self, nsn: &'a str) -> Option<&'a str> {
-        let Some(prefix) = self.national_prefix.as_ref().filter(|_| !nsn.is_empty()) else {
+        let prefix = self.national_prefix.get().ok()?;
+        let Some(prefix) = prefix.filter(|_| !nsn.is_empty()) else {
             return Some(nsn);
         };
         let Some(captures) = prefix.captures(nsn) else {
@@ -250,7 +283,7 @@ impl Plan {
         }
         let end = captures.get(0).map_or(0, |m| m.end());
         let stripped = &nsn[end..];
-        if self.general_matches(nsn) && !self.general_matches(stripped) {
+        if self.general_matches(nsn)? && !self.general_matches(stripped)? {
             return Some(nsn);
         }
         Some(stripped)
@@ -343,12 +376,13 @@ impl Metadata {
         let Some(home) = self.plans.get(&region) else {
             return Digits::Ask;
         };
+        let Ok(idd) = home.idd.get() else {
+            return Digits::Ask;
+        };
         let international = if plus {
             Some(digits)
         } else {
-            home.idd
-                .as_ref()
-                .and_then(|idd| idd.find(digits))
+            idd.and_then(|idd| idd.find(digits))
                 .map(|m| &digits[m.end()..])
                 // A country calling code never starts with 0: then it was no international
                 // prefix.
@@ -361,7 +395,7 @@ impl Metadata {
                 }
                 match self.country_code(rest) {
                     Some(Some(found)) => found,
-                    // A country code without a plan here (its patterns did not compile).
+                    // A country code without a plan here.
                     Some(None) => return Digits::Ask,
                     // After `+`, libphonenumber tries the digits once more as a national
                     // number.
@@ -446,7 +480,8 @@ impl Metadata {
             let plan = plan(region)?;
             if plan
                 .leading_digits
-                .as_ref()
+                .get()
+                .ok()?
                 .is_some_and(|l| l.is_match(nsn))
             {
                 return plan.is_valid(nsn);
