@@ -238,13 +238,14 @@ impl Plan {
         if !listed(&self.general_lengths, len) || !self.general_matches(nsn)? {
             return Some(false);
         }
-        let types = self
-            .types_by_length
-            .get(len)?
-            .get_or_init(|| any_of(self.type_patterns(len)))
-            .as_ref()
-            .ok()?;
+        let types = self.types_of_length(len)?.as_ref().ok()?;
         Some(types.as_ref().is_some_and(|t| t.is_match(nsn)))
+    }
+
+    /// The joined pattern of the types with numbers of `len` digits, compiled on first use.
+    fn types_of_length(&self, len: usize) -> Option<&Result<Option<Regex>, regex::Error>> {
+        let slot = self.types_by_length.get(len)?;
+        Some(slot.get_or_init(|| any_of(self.type_patterns(len))))
     }
 
     /// The patterns of the types that have numbers of `len` digits, each as a whole-number
@@ -346,6 +347,24 @@ impl Metadata {
             regions_by_code,
             id,
         })
+    }
+
+    /// Compiles the patterns a number of `region` is read and validated with, so that the
+    /// first call of each number length does not wait for them.
+    pub(crate) fn warm_up(&self, region: Region) {
+        let Some(plan) = self.plans.get(&region) else {
+            return;
+        };
+        let _ = (
+            plan.idd.get(),
+            plan.national_prefix.get(),
+            plan.general.get(),
+        );
+        for len in MIN_NSN..=MAX_NSN {
+            if listed(&plan.general_lengths, len) {
+                plan.types_of_length(len);
+            }
+        }
     }
 
     /// The util built from this metadata.

@@ -310,9 +310,10 @@ pub(crate) fn trunk_prefix(util: &PhoneNumberUtil, region: Region) -> Option<Str
 
 impl Normaliser for LibPhoneNormaliser {
     /// Finds out which plain forms read literally (about 1,300 parses, and the metadata's
-    /// patterns compiled on the way).
+    /// patterns compiled on the way), and compiles the dialing region's number patterns.
     fn warm_up(&self) {
         self.literal();
+        self.metadata.warm_up(self.region);
     }
 
     fn rules_id(&self) -> String {
